@@ -1,0 +1,110 @@
+import { join } from "node:path";
+import type { StoreConfig } from "../relation/types.js";
+
+export const FLAG_ADDRESS = "--remote-store-address";
+export const FLAG_INSECURE = "--remote-store-insecure";
+export const FLAG_TOKEN = "--remote-store-bearer-token";
+export const FLAG_TOKEN_FILE = "--remote-store-bearer-token-file";
+export const FLAG_HEADERS = "--remote-store-grpc-headers";
+/** The agent reads its token from this variable too (PARCA.md §2). */
+export const ENV_TOKEN = "PARCA_BEARER_TOKEN";
+export const TOKEN_FILE_NAME = "bearer-token";
+export const REDACTED = "<redacted>";
+
+export type TokenMode = "flag" | "file";
+
+export interface RenderOptions {
+  readonly tokenMode: TokenMode;
+  /** Where the token file lives in mode `file`. */
+  readonly stateDir: string;
+}
+
+/** The agent's command line for one store config. */
+export interface RenderedFlags {
+  /** The argv to run the agent with; holds the token in mode `flag`. */
+  readonly argv: readonly string[];
+  /** Environment variables the agent must not inherit (the relation token replaces them). */
+  readonly unsetEnv: readonly string[];
+  /** In mode `file` with a relation token: the file to write (0600) before the agent starts. */
+  readonly tokenFile?: { readonly path: string; readonly content: string };
+}
+
+/** Flags that take a value, and whether the value may come as the next argument. */
+interface FlagForm {
+  readonly name: string;
+  /** A Kong boolean never takes a separate value: `--x false` leaves `false` alone. */
+  readonly separateValue: boolean;
+}
+
+const ALWAYS_MANAGED: readonly FlagForm[] = [
+  { name: FLAG_ADDRESS, separateValue: true },
+  { name: FLAG_INSECURE, separateValue: false },
+];
+const TOKEN_SOURCES: readonly FlagForm[] = [
+  { name: FLAG_TOKEN, separateValue: true },
+  { name: FLAG_TOKEN_FILE, separateValue: true },
+];
+
+/** Removes every occurrence of the given flags, in their `--x=v`, `--x v` (or bare) forms. */
+export function removeFlags(args: readonly string[], forms: readonly FlagForm[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    const form = forms.find((f) => arg === f.name || arg.startsWith(`${f.name}=`));
+    if (form === undefined) {
+      out.push(arg);
+    } else if (arg === form.name && form.separateValue) {
+      i++; // skip its value
+    }
+  }
+  return out;
+}
+
+/**
+ * Renders the agent's argv: base args without the managed flags, then the store's flags.
+ * A relation token replaces every other token source; without one, the operator's own token
+ * flag, file or variable is kept. Deterministic, and one argv element per flag: no shell.
+ */
+export function renderFlags(
+  base: readonly string[],
+  store: StoreConfig,
+  options: RenderOptions,
+): RenderedFlags {
+  const hasToken = store.token !== undefined;
+  const kept = removeFlags(base, hasToken ? [...ALWAYS_MANAGED, ...TOKEN_SOURCES] : ALWAYS_MANAGED);
+  const argv = [...kept, `${FLAG_ADDRESS}=${store.address}`, `${FLAG_INSECURE}=${store.insecure}`];
+  if (store.token === undefined) return { argv, unsetEnv: [] };
+  if (options.tokenMode === "flag") {
+    argv.push(`${FLAG_TOKEN}=${store.token}`);
+    return { argv, unsetEnv: [ENV_TOKEN] };
+  }
+  const path = join(options.stateDir, TOKEN_FILE_NAME);
+  argv.push(`${FLAG_TOKEN_FILE}=${path}`);
+  return { argv, unsetEnv: [ENV_TOKEN], tokenFile: { path, content: store.token } };
+}
+
+const SECRET_HEADER = /authorization|token|secret|password|api[-_]?key/i;
+
+/** The argv as it may be shown: token values (and secret-looking header values) replaced. */
+export function redactArgv(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === FLAG_TOKEN || arg === FLAG_HEADERS) {
+      out.push(arg);
+      if (i + 1 < argv.length) out.push(redactValue(arg, argv[++i] as string));
+    } else if (arg.startsWith(`${FLAG_TOKEN}=`) || arg.startsWith(`${FLAG_HEADERS}=`)) {
+      const eq = arg.indexOf("=");
+      out.push(`${arg.slice(0, eq)}=${redactValue(arg.slice(0, eq), arg.slice(eq + 1))}`);
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
+function redactValue(flag: string, value: string): string {
+  if (flag === FLAG_TOKEN) return REDACTED;
+  // Header values (key=value pairs) may carry credentials: hide the whole map if any key looks so.
+  return SECRET_HEADER.test(value) ? REDACTED : value;
+}

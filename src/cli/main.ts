@@ -1,0 +1,78 @@
+import { readFileSync } from "node:fs";
+import { type Command, Options, parseCommandLine, UsageError } from "./options.js";
+import { renderCommand } from "./render.js";
+
+export interface Io {
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+const USAGE = `parca-agent-sidecar — keeps parca-agent pointed at the right Parca store
+
+Usage:
+  parca-agent-sidecar run     [options] -- [agent base args…]
+  parca-agent-sidecar render  --relation PATH [--relation PATH…] [--token-mode flag|file] [--state-dir DIR] [--show-token] -- [agent base args…]
+  parca-agent-sidecar check   --relation PATH [--relation PATH…] [--ca-file F] [--timeout-ms N] [--agent-version V] -- [agent base args…]
+  parca-agent-sidecar status  [--address HOST:PORT|unix:PATH] [--json] [--watch]
+  parca-agent-sidecar --help | --version
+
+Commands:
+  run      watch the relation data, check the store, run the agent with the rendered flags
+  render   print the agent's argv for the current relation data (RenderResult JSON)
+  check    check the configured store the way the agent will connect (CheckResult JSON)
+  status   show a running sidecar's status
+
+Every run option also reads PARCA_SIDECAR_<OPTION> (e.g. --relation → PARCA_SIDECAR_RELATION,
+paths separated by ":"); a flag replaces its variable. See README.md for every option.
+`;
+
+const COMMANDS: readonly Command[] = ["run", "render", "check", "status"];
+
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"));
+  return String(pkg.version);
+}
+
+/** Runs the CLI and returns its exit code; `run` keeps going until it is stopped. */
+export async function main(args: readonly string[], io: Io): Promise<number> {
+  const [first, ...rest] = args;
+  if (first === "--help" || first === "-h" || first === "help") {
+    io.out(USAGE);
+    return 0;
+  }
+  if (first === "--version" || first === "-v") {
+    io.out(version());
+    return 0;
+  }
+  if (first === undefined || !(COMMANDS as readonly string[]).includes(first)) {
+    io.err(
+      first === undefined
+        ? "parca-agent-sidecar: a command is needed (run, render, check, status); see --help"
+        : `parca-agent-sidecar: unknown command ${JSON.stringify(first)}; see --help`,
+    );
+    return 2;
+  }
+  const command = first as Command;
+  try {
+    const dashdash = rest.indexOf("--");
+    if ((dashdash < 0 ? rest : rest.slice(0, dashdash)).includes("--help")) {
+      io.out(USAGE);
+      return 0;
+    }
+    const options = new Options(parseCommandLine(command, rest, io.env));
+    switch (command) {
+      case "render":
+        return await renderCommand(options, io.out);
+      default:
+        io.err(`parca-agent-sidecar ${command}: not implemented yet`);
+        return 2;
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`parca-agent-sidecar: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,189 @@
+import { parseArgs } from "node:util";
+
+export type Command = "run" | "render" | "check" | "status";
+
+/** A command-line mistake: printed as one line on stderr, exit 2. */
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+type Kind = "string" | "strings" | "boolean" | "count";
+
+interface OptionSpec {
+  readonly kind: Kind;
+  readonly commands: readonly Command[];
+  /** Options of `run` also read PARCA_SIDECAR_<NAME>. */
+  readonly env: boolean;
+}
+
+const RUN: readonly Command[] = ["run"];
+const ALL_READERS: readonly Command[] = ["run", "render", "check"];
+
+/** Every option of every command, in one place. */
+export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  relation: { kind: "strings", commands: ALL_READERS, env: true },
+  agent: { kind: "string", commands: RUN, env: true },
+  "agent-version": { kind: "string", commands: ["run", "check"], env: true },
+  mode: { kind: "string", commands: RUN, env: true },
+  "flags-file": { kind: "string", commands: RUN, env: true },
+  "flags-format": { kind: "string", commands: RUN, env: true },
+  "restart-command": { kind: "string", commands: RUN, env: true },
+  "stop-command": { kind: "string", commands: RUN, env: true },
+  listen: { kind: "string", commands: RUN, env: true },
+  "health-listen": { kind: "string", commands: RUN, env: true },
+  "metrics-listen": { kind: "string", commands: RUN, env: true },
+  "state-dir": { kind: "string", commands: ["run", "render"], env: true },
+  "token-mode": { kind: "string", commands: ["run", "render"], env: true },
+  "ca-file": { kind: "string", commands: ["run", "check"], env: true },
+  unverified: { kind: "string", commands: RUN, env: true },
+  "on-remove": { kind: "string", commands: RUN, env: true },
+  "debounce-ms": { kind: "count", commands: RUN, env: true },
+  "remove-grace-ms": { kind: "count", commands: RUN, env: true },
+  "check-timeout-ms": { kind: "count", commands: RUN, env: true },
+  "stop-timeout-ms": { kind: "count", commands: RUN, env: true },
+  "min-uptime-ms": { kind: "count", commands: RUN, env: true },
+  "rescan-ms": { kind: "count", commands: RUN, env: true },
+  "recheck-ms": { kind: "count", commands: RUN, env: true },
+  "log-level": { kind: "string", commands: RUN, env: true },
+  "log-format": { kind: "string", commands: RUN, env: true },
+  "timeout-ms": { kind: "count", commands: ["check"], env: false },
+  "show-token": { kind: "boolean", commands: ["render"], env: false },
+  address: { kind: "string", commands: ["status"], env: false },
+  json: { kind: "boolean", commands: ["status"], env: false },
+  watch: { kind: "boolean", commands: ["status"], env: false },
+};
+
+export type Value = string | readonly string[] | boolean | number;
+
+export interface ParsedCommandLine {
+  /** Option values after defaults ← environment ← flags; absent when none of them sets it. */
+  readonly values: ReadonlyMap<string, Value>;
+  /** Where each value came from, for error messages. */
+  readonly origin: ReadonlyMap<string, string>;
+  /** The agent's base args: everything after `--`. */
+  readonly baseArgs: readonly string[];
+}
+
+export function envName(option: string): string {
+  return `PARCA_SIDECAR_${option.toUpperCase().replaceAll("-", "_")}`;
+}
+
+/**
+ * Parses one command's options. Environment first, flags over it: a flag replaces its variable
+ * (repeated flags too: given --relation, PARCA_SIDECAR_RELATION is ignored).
+ */
+export function parseCommandLine(
+  command: Command,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+): ParsedCommandLine {
+  const dashdash = args.indexOf("--");
+  const own = dashdash < 0 ? args : args.slice(0, dashdash);
+  const baseArgs = dashdash < 0 ? [] : args.slice(dashdash + 1);
+  const names = Object.entries(OPTIONS).filter(([, spec]) => spec.commands.includes(command));
+  const config = Object.fromEntries(
+    names.map(([name, spec]) => [
+      name,
+      {
+        type: spec.kind === "boolean" ? ("boolean" as const) : ("string" as const),
+        multiple: spec.kind === "strings",
+      },
+    ]),
+  );
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: [...own], options: config, strict: true, allowPositionals: false });
+  } catch (err) {
+    throw new UsageError(`${command}: ${oneLine(err)}`);
+  }
+  const values = new Map<string, Value>();
+  const origin = new Map<string, string>();
+  for (const [name, spec] of names) {
+    const variable = envName(name);
+    const fromEnv = spec.env ? env[variable] : undefined;
+    if (fromEnv !== undefined && fromEnv !== "") {
+      values.set(
+        name,
+        convert(spec.kind, spec.kind === "strings" ? fromEnv.split(":") : fromEnv, variable),
+      );
+      origin.set(name, variable);
+    }
+    const flag = parsed.values[name];
+    if (flag !== undefined) {
+      values.set(name, convert(spec.kind, flag, `--${name}`));
+      origin.set(name, `--${name}`);
+    }
+  }
+  return { values, origin, baseArgs };
+}
+
+function convert(kind: Kind, raw: string | boolean | (string | boolean)[], from: string): Value {
+  if (kind === "boolean") {
+    if (typeof raw === "boolean") return raw;
+    const lower = String(raw).toLowerCase();
+    if (lower === "true" || lower === "1") return true;
+    if (lower === "false" || lower === "0") return false;
+    throw new UsageError(`${from} must be true or false, not ${JSON.stringify(raw)}`);
+  }
+  if (kind === "strings") {
+    const list = (Array.isArray(raw) ? raw : [raw]).map(String).filter((s) => s !== "");
+    if (list.length === 0) throw new UsageError(`${from} needs a path`);
+    return list;
+  }
+  const text = String(raw);
+  if (kind === "count") {
+    if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) {
+      throw new UsageError(
+        `${from} must be a whole number of milliseconds, not ${JSON.stringify(text)}`,
+      );
+    }
+    return Number(text);
+  }
+  if (text === "") throw new UsageError(`${from} needs a value`);
+  return text;
+}
+
+function oneLine(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.split("\n")[0]?.trim() ?? message;
+}
+
+/** Typed access to parsed values, with defaults and choices checked once. */
+export class Options {
+  constructor(private readonly parsed: ParsedCommandLine) {}
+
+  get baseArgs(): readonly string[] {
+    return this.parsed.baseArgs;
+  }
+
+  string(name: string, fallback: string): string {
+    const v = this.parsed.values.get(name);
+    return typeof v === "string" ? v : fallback;
+  }
+
+  optionalString(name: string): string | undefined {
+    const v = this.parsed.values.get(name);
+    return typeof v === "string" ? v : undefined;
+  }
+
+  strings(name: string): readonly string[] {
+    const v = this.parsed.values.get(name);
+    return Array.isArray(v) ? v : [];
+  }
+
+  flag(name: string): boolean {
+    return this.parsed.values.get(name) === true;
+  }
+
+  count(name: string, fallback: number): number {
+    const v = this.parsed.values.get(name);
+    return typeof v === "number" ? v : fallback;
+  }
+
+  choice<T extends string>(name: string, choices: readonly T[], fallback: T): T {
+    const v = this.string(name, fallback);
+    if ((choices as readonly string[]).includes(v)) return v as T;
+    const from = this.parsed.origin.get(name) ?? `--${name}`;
+    throw new UsageError(`${from} must be one of ${choices.join(", ")}, not ${JSON.stringify(v)}`);
+  }
+}
