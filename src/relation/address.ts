@@ -61,13 +61,16 @@ export function validateAddress(value: string): string {
       `remove ${quote(value.slice(slash))}: set ${KEY_ADDRESS} to ${quote(value.slice(0, slash))}`,
     );
   }
-  const { host, port } = splitHostPort(value, shown);
+  const { host, port, bracketed } = splitHostPort(value, shown);
   validatePort(port, shown);
-  validateHost(host, shown);
+  if (!bracketed) validateHost(host, shown);
   return value;
 }
 
-function splitHostPort(value: string, shown: string): { host: string; port: string } {
+function splitHostPort(
+  value: string,
+  shown: string,
+): { host: string; port: string; bracketed: boolean } {
   if (value.startsWith("[")) {
     const close = value.indexOf("]");
     const host = close > 0 ? value.slice(1, close) : "";
@@ -84,7 +87,7 @@ function splitHostPort(value: string, shown: string): { host: string; port: stri
         `add the store's port: set ${KEY_ADDRESS} to "${value}:7070"`,
       );
     }
-    return { host, port: rest.slice(1) };
+    return { host, port: rest.slice(1), bracketed: true };
   }
   const last = value.lastIndexOf(":");
   if (last < 0) {
@@ -94,8 +97,11 @@ function splitHostPort(value: string, shown: string): { host: string; port: stri
     );
   }
   if (value.indexOf(":") !== last) {
-    const bare = isIPv6(value) ? value : value.slice(0, last);
-    const port = isIPv6(value) ? "7070" : value.slice(last + 1);
+    const head = value.slice(0, last);
+    const tail = value.slice(last + 1);
+    const splits = isIPv6(head) && /^\d{1,5}$/.test(tail);
+    const bare = splits ? head : value;
+    const port = splits ? tail : "7070";
     if (isIPv6(bare)) {
       throw invalid(
         `${shown} has an IPv6 host without brackets`,
@@ -104,7 +110,7 @@ function splitHostPort(value: string, shown: string): { host: string; port: stri
     }
     throw invalid(`${shown} has more than one ":"`, `set ${KEY_ADDRESS} to host:port, ${EXAMPLE}`);
   }
-  return { host: value.slice(0, last), port: value.slice(last + 1) };
+  return { host: value.slice(0, last), port: value.slice(last + 1), bracketed: false };
 }
 
 function validatePort(port: string, shown: string): void {

@@ -1,3 +1,4 @@
+import { constants } from "node:fs";
 import { open, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Databag } from "./config.js";
@@ -71,7 +72,8 @@ async function statOrMissing(path: string) {
 async function readCapped(path: string): Promise<Uint8Array> {
   let handle: Awaited<ReturnType<typeof open>>;
   try {
-    handle = await open(path, "r");
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     throw unreadable(path, describe(err), err);
   }

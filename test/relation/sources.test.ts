@@ -1,0 +1,75 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { resolveSources } from "../../src/relation/sources.js";
+import { tempDir } from "../support/tmp.js";
+
+async function files(contents: Record<string, string>): Promise<(name: string) => string> {
+  const dir = await tempDir();
+  for (const [name, content] of Object.entries(contents)) await writeFile(join(dir, name), content);
+  return (name) => join(dir, name);
+}
+
+const A = '{"remote-store-address":"a.example.com:443"}';
+const B = '{"remote-store-address":"b.example.com:443"}';
+const BAD = '{"remote-store-address":"https://c.example.com"}';
+
+describe("several relation sources", () => {
+  it("the first configured source decides; a different later one gets CONFLICT", async () => {
+    const at = await files({ a: A, b: B, same: A });
+    const r = await resolveSources([at("a"), at("same"), at("b")]);
+    expect(r.decision).toEqual({
+      kind: "configured",
+      path: at("a"),
+      config: { address: "a.example.com:443", insecure: false },
+    });
+    expect(r.sources.map((s) => s.configured)).toEqual([true, true, true]);
+    expect(r.sources[1]?.warnings).toEqual([]);
+    expect(r.sources[2]?.warnings.map((w) => w.code)).toEqual(["CONFLICT"]);
+    expect(r.warnings[0]?.path).toBe(at("b"));
+  });
+
+  it("a token-only difference is a conflict too", async () => {
+    const at = await files({
+      a: A,
+      t: '{"remote-store-address":"a.example.com:443","remote-store-bearer-token":"x"}',
+    });
+    const r = await resolveSources([at("a"), at("t")]);
+    expect(r.warnings.map((w) => w.code)).toEqual(["CONFLICT"]);
+    expect(JSON.stringify(r.warnings)).not.toContain('"x"');
+  });
+
+  it("unconfigured and missing sources are passed over", async () => {
+    const at = await files({ empty: "", b: B });
+    const r = await resolveSources([at("missing"), at("empty"), at("b")], { reportMissing: true });
+    expect(r.decision.kind).toBe("configured");
+    expect(r.decision.kind === "configured" && r.decision.config.address).toBe("b.example.com:443");
+    expect(r.warnings.map((w) => [w.code, w.path])).toEqual([["SOURCE_MISSING", at("missing")]]);
+  });
+
+  it("the first source in error decides: nothing changes, even if a later one is configured", async () => {
+    const at = await files({ bad: BAD, b: B });
+    const r = await resolveSources([at("bad"), at("b")]);
+    expect(r.decision.kind).toBe("error");
+    expect(r.decision.kind === "error" && r.decision.error.code).toBe("INVALID_ADDRESS");
+    expect(r.sources[0]?.error?.path).toBe(at("bad"));
+    expect(r.sources[1]?.configured).toBe(true);
+  });
+
+  it("a later source in error is reported on that source but does not decide", async () => {
+    const at = await files({ a: A, bad: BAD });
+    const r = await resolveSources([at("a"), at("bad")]);
+    expect(r.decision.kind).toBe("configured");
+    expect(r.sources[1]?.error?.code).toBe("INVALID_ADDRESS");
+  });
+
+  it("nothing configured anywhere says why", async () => {
+    const at = await files({ empty: "{}" });
+    const r = await resolveSources([at("empty"), at("missing")]);
+    expect(r.decision.kind).toBe("unconfigured");
+    expect(r.decision.kind === "unconfigured" && r.decision.reason).toContain(
+      `${at("missing")} does not exist`,
+    );
+    expect(r.warnings).toEqual([]);
+  });
+});
