@@ -23,6 +23,13 @@ module.exports = {
       to: { path: "^src/(reconcile|api|cli)/" },
     },
     {
+      name: "store-and-agent-are-separate-stages",
+      severity: "error",
+      comment: "The check and the agent runner meet only in reconcile.",
+      from: { path: "^src/(store|agent)/" },
+      to: { path: "^src/(agent|store)/", pathNot: "^src/$1/" },
+    },
+    {
       name: "nothing-imports-cli",
       severity: "error",
       from: { path: "^src/(?!cli)" },

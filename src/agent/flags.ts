@@ -1,15 +1,16 @@
 import { join } from "node:path";
+import {
+  ENV_TOKEN,
+  FLAG_ADDRESS,
+  FLAG_HEADERS,
+  FLAG_INSECURE,
+  FLAG_TOKEN,
+  FLAG_TOKEN_FILE,
+} from "../flag-names.js";
+import { REDACTED } from "../redact.js";
 import type { StoreConfig } from "../relation/types.js";
 
-export const FLAG_ADDRESS = "--remote-store-address";
-export const FLAG_INSECURE = "--remote-store-insecure";
-export const FLAG_TOKEN = "--remote-store-bearer-token";
-export const FLAG_TOKEN_FILE = "--remote-store-bearer-token-file";
-export const FLAG_HEADERS = "--remote-store-grpc-headers";
-/** The agent reads its token from this variable too (PARCA.md §2). */
-export const ENV_TOKEN = "PARCA_BEARER_TOKEN";
 export const TOKEN_FILE_NAME = "bearer-token";
-export const REDACTED = "<redacted>";
 
 export type TokenMode = "flag" | "file";
 

@@ -1,12 +1,16 @@
 import { create, type DescMessage, type MessageShape, toJsonString } from "@bufbuild/protobuf";
 import {
+  type CheckResult as CheckResultMessage,
+  CheckResultSchema,
   type Problem as ProblemMessage,
   ProblemSchema,
+  StageSchema,
   type StoreConfig as StoreConfigMessage,
   StoreConfigSchema,
 } from "../gen/parca/sidecar/v1/sidecar_pb.js";
 import type { Problem } from "../problem.js";
 import type { StoreConfig } from "../relation/types.js";
+import type { CheckResult } from "../store/check.js";
 
 export function problemMessage(p: Problem): ProblemMessage {
   return create(ProblemSchema, { code: p.code, message: p.message, hint: p.hint, path: p.path });
@@ -27,4 +31,18 @@ export function toJson<Desc extends DescMessage>(
   message: MessageShape<Desc>,
 ): string {
   return toJsonString(schema, message, { alwaysEmitImplicit: true });
+}
+
+export function checkResultMessage(result: CheckResult): CheckResultMessage {
+  return create(CheckResultSchema, {
+    ok: result.ok,
+    address: result.address,
+    insecure: result.insecure,
+    stages: result.stages.map((s) =>
+      create(StageSchema, { name: s.name, ok: s.ok, durationMs: s.durationMs }),
+    ),
+    ...(result.diagnosis ? { diagnosis: problemMessage(result.diagnosis) } : {}),
+    warnings: result.warnings.map(problemMessage),
+    durationMs: result.durationMs,
+  });
 }

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { checkCommand } from "./check.js";
 import { type Command, Options, parseCommandLine, UsageError } from "./options.js";
 import { renderCommand } from "./render.js";
 
@@ -64,6 +65,8 @@ export async function main(args: readonly string[], io: Io): Promise<number> {
     switch (command) {
       case "render":
         return await renderCommand(options, io.out);
+      case "check":
+        return await checkCommand(options, io.env, io.out);
       default:
         io.err(`parca-agent-sidecar ${command}: not implemented yet`);
         return 2;

@@ -1,0 +1,144 @@
+import { type Problem, quote } from "../problem.js";
+
+export type DiagnosisCode =
+  | "DNS_FAILURE"
+  | "CONNECTION_REFUSED"
+  | "CONNECT_TIMEOUT"
+  | "TLS_SERVER_IS_PLAINTEXT"
+  | "TLS_REQUIRED_BY_SERVER"
+  | "TLS_VERSION"
+  | "TLS_NO_H2"
+  | "TLS_UNKNOWN_CA"
+  | "TLS_HOSTNAME_MISMATCH"
+  | "TLS_CERT_EXPIRED"
+  | "TLS_HANDSHAKE"
+  | "NOT_SERVING"
+  | "UNAUTHENTICATED"
+  | "PERMISSION_DENIED"
+  | "NOT_A_PARCA_STORE"
+  | "STORE_TOO_OLD"
+  | "DEADLINE_EXCEEDED"
+  | "NOT_CONFIGURED"
+  | "UNKNOWN";
+
+export type WarningCode = "HEALTH_UNIMPLEMENTED" | "WRITE_ARROW_UNIMPLEMENTED";
+
+/** What the check knew when it failed, for the sentence and the hint. */
+export interface Context {
+  readonly address: string;
+  readonly host: string;
+  /** A detail from Node or the server (error code, grpc-message), token-free. */
+  readonly detail?: string;
+  readonly timeoutMs?: number;
+  readonly stage?: string;
+}
+
+/** Why a check stage failed; the message and hint are made from the code and context. */
+export class StoreCheckError extends Error {
+  override readonly name = "StoreCheckError";
+  constructor(
+    readonly code: DiagnosisCode,
+    readonly detail?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${code}${detail ? `: ${detail}` : ""}`, options);
+  }
+}
+
+const ADDRESS = "remote-store-address";
+const INSECURE = "remote-store-insecure";
+const TOKEN = "remote-store-bearer-token";
+
+type Template = (c: Context) => readonly [message: string, hint: string];
+
+const TEMPLATES: Record<DiagnosisCode | WarningCode, Template> = {
+  DNS_FAILURE: (c) => [
+    `the store host ${quote(c.host)} does not resolve${c.detail ? ` (${c.detail})` : ""}`,
+    `fix the host in ${ADDRESS}, or the node's DNS if the name is right`,
+  ],
+  CONNECTION_REFUSED: (c) => [
+    `nothing accepts connections at ${c.address}${c.detail ? ` (${c.detail})` : ""}`,
+    `check the port in ${ADDRESS} and that the store (or its ingress) is running`,
+  ],
+  CONNECT_TIMEOUT: (c) => [
+    `no connection to ${c.address} within ${c.timeoutMs} ms (during ${c.stage})`,
+    `a firewall or network policy may drop packets to ${c.address}; check it, or the host in ${ADDRESS}`,
+  ],
+  TLS_SERVER_IS_PLAINTEXT: (c) => [
+    `TLS is configured but ${c.address} speaks plaintext gRPC`,
+    `set ${INSECURE} to "true" for this port, or point ${ADDRESS} at the TLS ingress in front of the store`,
+  ],
+  TLS_REQUIRED_BY_SERVER: (c) => [
+    `plaintext is configured but ${c.address} speaks TLS`,
+    `set ${INSECURE} to "false" (TLS), or point ${ADDRESS} at the store's plaintext port`,
+  ],
+  TLS_VERSION: (c) => [
+    `${c.address} does not offer TLS 1.3, which the agent requires${c.detail ? ` (${c.detail})` : ""}`,
+    "enable TLS 1.3 on the ingress or proxy in front of the store",
+  ],
+  TLS_NO_H2: (c) => [
+    `${c.address} does not negotiate HTTP/2 (ALPN h2), which gRPC needs`,
+    "enable HTTP/2 with ALPN h2 on the ingress in front of the store (e.g. nginx grpc_pass on an http2 listener)",
+  ],
+  TLS_UNKNOWN_CA: (c) => [
+    `the certificate of ${c.address} is not signed by a trusted CA${c.detail ? ` (${c.detail})` : ""}`,
+    "install the store's CA on the node (the agent trusts the system roots) and give it to the sidecar with --ca-file, or set --remote-store-insecure-skip-verify in the agent's args",
+  ],
+  TLS_HOSTNAME_MISMATCH: (c) => [
+    `the certificate of ${c.address} is not valid for ${quote(c.host)}${c.detail ? ` (${c.detail})` : ""}`,
+    `set the host in ${ADDRESS} to a name the certificate covers`,
+  ],
+  TLS_CERT_EXPIRED: (c) => [
+    `the certificate of ${c.address} has expired`,
+    "renew the certificate of the store's ingress",
+  ],
+  TLS_HANDSHAKE: (c) => [
+    `the TLS handshake with ${c.address} failed${c.detail ? ` (${c.detail})` : ""}`,
+    `check the store's TLS setup and ${INSECURE}; with mTLS, check --remote-store-client-cert/--remote-store-client-key`,
+  ],
+  NOT_SERVING: (c) => [
+    `the store at ${c.address} reports it is not serving${c.detail ? ` (${c.detail})` : ""}`,
+    "the store is starting or shutting down: wait for it, or check its logs",
+  ],
+  UNAUTHENTICATED: (c) => [
+    `the store at ${c.address} answered UNAUTHENTICATED${c.detail ? `: ${c.detail}` : ""}`,
+    `fix ${TOKEN} in the relation data (or the agent's token flag)`,
+  ],
+  PERMISSION_DENIED: (c) => [
+    `the store at ${c.address} answered PERMISSION_DENIED${c.detail ? `: ${c.detail}` : ""}`,
+    `the token may not write profiles: fix ${TOKEN} or its permissions at the store`,
+  ],
+  NOT_A_PARCA_STORE: (c) => [
+    `${c.address} answers gRPC but has no Parca ProfileStoreService`,
+    `point ${ADDRESS} at the Parca store's gRPC port (7070 by default, or its ingress)`,
+  ],
+  STORE_TOO_OLD: (c) => [
+    `the store at ${c.address} does not implement WriteArrow, the only way agents >= v0.48 write`,
+    "upgrade the Parca server to v0.28 or later; with an older agent, pass --agent-version",
+  ],
+  DEADLINE_EXCEEDED: (c) => [
+    `${c.address} accepted the connection but did not answer within ${c.timeoutMs} ms (during ${c.stage})`,
+    `check that ${ADDRESS} is the store's gRPC port and that ${INSECURE} matches it; the store may be overloaded`,
+  ],
+  NOT_CONFIGURED: () => [
+    "no store is configured",
+    `write ${ADDRESS} (and ${INSECURE}) to the relation data`,
+  ],
+  UNKNOWN: (c) => [
+    `the check of ${c.address} failed${c.stage ? ` during ${c.stage}` : ""}${c.detail ? `: ${c.detail}` : ""}`,
+    `check ${ADDRESS} and the store's logs`,
+  ],
+  HEALTH_UNIMPLEMENTED: (c) => [
+    `${c.address} has no gRPC health service; the check goes on without it`,
+    "nothing to do for a Parca store behind a proxy that hides the health service",
+  ],
+  WRITE_ARROW_UNIMPLEMENTED: (c) => [
+    `the store at ${c.address} does not implement WriteArrow; agents >= v0.48 could not write to it`,
+    "upgrade the Parca server to v0.28 or later before upgrading the agent",
+  ],
+};
+
+export function diagnose(code: DiagnosisCode | WarningCode, context: Context): Problem {
+  const [message, hint] = TEMPLATES[code](context);
+  return { code, message, hint, path: "" };
+}

@@ -1,0 +1,66 @@
+import { connect as netConnect, type Socket } from "node:net";
+import { type TLSSocket, connect as tlsConnect } from "node:tls";
+
+/** The HTTP/2 client connection preface followed by an empty SETTINGS frame. */
+const H2_PREFACE = Buffer.concat([
+  Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1"),
+  Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]),
+]);
+const FRAME_SETTINGS = 4;
+
+/** Settles once: with the probe's answer, or `false` when the time runs out. */
+function probe<T extends Socket>(
+  timeoutMs: number,
+  open: () => T,
+  wire: (socket: T, done: (answer: boolean) => void) => void,
+): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = open();
+    const timer = setTimeout(() => done(false), Math.max(0, timeoutMs));
+    function done(answer: boolean) {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(answer);
+    }
+    socket.on("error", () => done(false));
+    socket.on("close", () => done(false));
+    wire(socket, done);
+  });
+}
+
+/** Whether a TLS server answers at ip:port (any version, any certificate). */
+export function answersTls(
+  ip: string,
+  port: number,
+  servername: string | undefined,
+  timeoutMs: number,
+) {
+  return probe(
+    timeoutMs,
+    () =>
+      tlsConnect({
+        host: ip,
+        port,
+        ...(servername ? { servername } : {}),
+        rejectUnauthorized: false,
+        ALPNProtocols: ["h2", "http/1.1"],
+      }),
+    (socket: TLSSocket, done) => socket.on("secureConnect", () => done(true)),
+  );
+}
+
+/** Whether a plaintext HTTP/2 (h2c) server answers at ip:port with a SETTINGS frame. */
+export function answersPlaintextH2(ip: string, port: number, timeoutMs: number) {
+  return probe(
+    timeoutMs,
+    () => netConnect({ host: ip, port }),
+    (socket, done) => {
+      let seen = Buffer.alloc(0);
+      socket.on("connect", () => socket.write(H2_PREFACE));
+      socket.on("data", (chunk: Buffer) => {
+        seen = Buffer.concat([seen, chunk]);
+        if (seen.length >= 9) done(seen[3] === FRAME_SETTINGS);
+      });
+    },
+  );
+}

@@ -1,0 +1,128 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { makePki } from "../support/certs.js";
+import { runCli, spawnCli } from "../support/cli.js";
+import { silentEndpoint } from "../support/endpoints.js";
+import { TestStore } from "../support/store.js";
+import { tempDir } from "../support/tmp.js";
+
+const stores: { stop(): Promise<void> }[] = [];
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((s) => s.stop()));
+});
+
+async function relation(bag: Record<string, string>): Promise<string> {
+  const path = join(await tempDir(), "relation.json");
+  await writeFile(path, JSON.stringify(bag));
+  return path;
+}
+
+const NO_ROOTS = { SSL_CERT_FILE: "/nonexistent", SSL_CERT_DIR: "/nonexistent" };
+
+describe("parca-agent-sidecar check", () => {
+  it("prints a passing CheckResult and exits 0 (built binary, plaintext + token)", async () => {
+    const store = await TestStore.start({ token: "cli-secret-token" });
+    stores.push(store);
+    const path = await relation({
+      "remote-store-address": store.address,
+      "remote-store-insecure": "true",
+      "remote-store-bearer-token": "cli-secret-token",
+    });
+    const r = await spawnCli(["check", "--relation", path, "--", "--node=n1"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result).toMatchObject({
+      ok: true,
+      address: store.address,
+      insecure: true,
+      warnings: [],
+    });
+    expect(result.stages.map((s: { name: string }) => s.name)).toEqual([
+      "dns",
+      "tcp",
+      "health",
+      "write",
+      "arrow",
+    ]);
+    expect(result.diagnosis).toBeUndefined();
+    expect(r.stdout).not.toContain("cli-secret-token");
+  });
+
+  it("exits 1 with the diagnosis when the check fails (TLS with --ca-file, wrong token)", async () => {
+    const pki = makePki();
+    const dir = await tempDir();
+    await writeFile(join(dir, "ca.pem"), pki.ca.certPem);
+    const store = await TestStore.start({ tls: { leaf: pki.leaf }, token: "right" });
+    stores.push(store);
+    const path = await relation({
+      "remote-store-address": store.address,
+      "remote-store-bearer-token": "wrong-secret",
+    });
+    const r = await runCli(
+      ["check", "--relation", path, "--ca-file", join(dir, "ca.pem")],
+      NO_ROOTS,
+    );
+    expect(r.code).toBe(1);
+    const result = JSON.parse(r.stdout);
+    expect(result.diagnosis.code).toBe("UNAUTHENTICATED");
+    expect(result.diagnosis.hint).toContain("remote-store-bearer-token");
+    expect(r.stdout).not.toContain("wrong-secret");
+  });
+
+  it("never runs past --timeout-ms against a peer that says nothing", async () => {
+    const silent = await silentEndpoint();
+    stores.push({ stop: () => silent.close() });
+    const path = await relation({
+      "remote-store-address": `127.0.0.1:${silent.port}`,
+      "remote-store-insecure": "true",
+    });
+    const started = Date.now();
+    const r = await spawnCli(["check", "--relation", path, "--timeout-ms", "300"]);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).diagnosis.code).toBe("DEADLINE_EXCEEDED");
+    // Process start-up included; the point is that it does not hang.
+    expect(Date.now() - started).toBeLessThan(30_000);
+  });
+
+  it("bad relation data: ok false, the relation problem as diagnosis, exit 2", async () => {
+    const path = await relation({ "remote-store-address": "parca.example.com" });
+    const r = await runCli(["check", "--relation", path]);
+    expect(r.code).toBe(2);
+    const result = JSON.parse(r.stdout);
+    expect(result).toMatchObject({ ok: false, stages: [], warnings: [] });
+    expect(result.diagnosis).toMatchObject({ code: "INVALID_ADDRESS", path });
+  });
+
+  it("not configured: NOT_CONFIGURED, exit 2", async () => {
+    const path = await relation({ "remote-store-address": "" });
+    const r = await runCli(["check", "--relation", path]);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout).diagnosis.code).toBe("NOT_CONFIGURED");
+  });
+
+  it("--agent-version below 0.48 turns a missing WriteArrow into a warning", async () => {
+    const store = await TestStore.start({ writeArrow: false });
+    stores.push(store);
+    const path = await relation({
+      "remote-store-address": store.address,
+      "remote-store-insecure": "true",
+    });
+    const recent = await runCli(["check", "--relation", path]);
+    expect(recent.code).toBe(1);
+    expect(JSON.parse(recent.stdout).diagnosis.code).toBe("STORE_TOO_OLD");
+    const old = await runCli(["check", "--relation", path, "--agent-version", "v0.35.3"]);
+    expect(old.code).toBe(0);
+    expect(JSON.parse(old.stdout).warnings[0].code).toBe("WRITE_ARROW_UNIMPLEMENTED");
+  });
+
+  it("refuses an unreadable --ca-file and a zero timeout as usage errors", async () => {
+    const path = await relation({ "remote-store-address": "127.0.0.1:1" });
+    const ca = await runCli(["check", "--relation", path, "--ca-file", "/nonexistent/ca.pem"]);
+    expect(ca.code).toBe(2);
+    expect(ca.stderr).toContain("--ca-file");
+    const zero = await runCli(["check", "--relation", path, "--timeout-ms", "0"]);
+    expect(zero.code).toBe(2);
+  });
+});

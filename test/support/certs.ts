@@ -1,0 +1,176 @@
+import { createHash, generateKeyPairSync, type KeyObject, sign } from "node:crypto";
+import { isIP } from "node:net";
+
+/**
+ * X.509 certificates made at test time with node:crypto and a small DER writer: a CA, leaves
+ * signed by it with any names and validity, expired ones included (the openssl CLI of the
+ * machine cannot back-date).
+ */
+
+function der(tag: number, ...parts: Buffer[]): Buffer {
+  const body = Buffer.concat(parts);
+  const n = body.length;
+  const len =
+    n < 0x80
+      ? Buffer.from([n])
+      : n < 0x100
+        ? Buffer.from([0x81, n])
+        : Buffer.from([0x82, n >> 8, n & 0xff]);
+  return Buffer.concat([Buffer.from([tag]), len, body]);
+}
+
+const seq = (...parts: Buffer[]) => der(0x30, ...parts);
+const set = (...parts: Buffer[]) => der(0x31, ...parts);
+const octets = (b: Buffer) => der(0x04, b);
+const bits = (b: Buffer) => der(0x03, Buffer.from([0]), b);
+const bool = (v: boolean) => der(0x01, Buffer.from([v ? 0xff : 0]));
+const utf8 = (s: string) => der(0x0c, Buffer.from(s, "utf8"));
+
+function integer(value: Buffer): Buffer {
+  return der(0x02, (value[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), value]) : value);
+}
+
+function oid(dotted: string): Buffer {
+  const [a = 0, b = 0, ...rest] = dotted.split(".").map(Number);
+  const out = [40 * a + b];
+  for (const n of rest) {
+    const chunk = [n & 0x7f];
+    for (let v = n >> 7; v > 0; v >>= 7) chunk.unshift((v & 0x7f) | 0x80);
+    out.push(...chunk);
+  }
+  return der(0x06, Buffer.from(out));
+}
+
+function time(date: Date): Buffer {
+  const iso = date.toISOString().replace(/[-:T]/g, "").slice(0, 14);
+  return date.getUTCFullYear() < 2050
+    ? der(0x17, Buffer.from(`${iso.slice(2)}Z`))
+    : der(0x18, Buffer.from(`${iso}Z`));
+}
+
+function name(cn: string): Buffer {
+  return seq(set(seq(oid("2.5.4.3"), utf8(cn))));
+}
+
+function extension(id: string, critical: boolean, value: Buffer): Buffer {
+  return critical ? seq(oid(id), bool(true), octets(value)) : seq(oid(id), octets(value));
+}
+
+function subjectAltNames(names: readonly string[]): Buffer {
+  return seq(
+    ...names.map((n) => {
+      const ip = isIP(n);
+      if (ip === 4) return der(0x87, Buffer.from(n.split(".").map(Number)));
+      if (ip === 6) return der(0x87, ipv6Bytes(n));
+      return der(0x82, Buffer.from(n, "ascii"));
+    }),
+  );
+}
+
+function ipv6Bytes(address: string): Buffer {
+  const [head = "", tail = ""] = address.split("::");
+  const h = head ? head.split(":") : [];
+  const t = tail ? tail.split(":") : [];
+  const groups = address.includes("::")
+    ? [...h, ...Array(8 - h.length - t.length).fill("0"), ...t]
+    : h;
+  return Buffer.from(groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]));
+}
+
+const ECDSA_SHA256 = seq(oid("1.2.840.10045.4.3.2"));
+
+export interface Issued {
+  readonly certPem: string;
+  readonly keyPem: string;
+  readonly key: KeyObject;
+  readonly spki: Buffer;
+  readonly cn: string;
+}
+
+export interface IssueOptions {
+  readonly cn: string;
+  /** DNS names and IP addresses for subjectAltName. */
+  readonly names?: readonly string[];
+  readonly ca?: boolean;
+  readonly notBefore?: Date;
+  readonly notAfter?: Date;
+  /** The issuer; self-signed when absent. */
+  readonly issuer?: Issued;
+}
+
+function keyId(spki: Buffer): Buffer {
+  return createHash("sha1").update(spki).digest();
+}
+
+export function issue(options: IssueOptions): Issued {
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const spki = publicKey.export({ type: "spki", format: "der" });
+  const issuer = options.issuer;
+  const now = Date.now();
+  const extensions = [
+    extension("2.5.29.19", true, options.ca ? seq(bool(true)) : seq()),
+    extension(
+      "2.5.29.15",
+      true,
+      options.ca ? bits(Buffer.from([0x06])) : bits(Buffer.from([0x80])),
+    ),
+    extension("2.5.29.14", false, octets(keyId(spki))),
+    extension("2.5.29.35", false, seq(der(0x80, keyId(issuer ? issuer.spki : spki)))),
+  ];
+  if (!options.ca) {
+    extensions.push(
+      extension("2.5.29.37", false, seq(oid("1.3.6.1.5.5.7.3.1"), oid("1.3.6.1.5.5.7.3.2"))),
+    );
+  }
+  if (options.names && options.names.length > 0) {
+    extensions.push(extension("2.5.29.17", false, subjectAltNames(options.names)));
+  }
+  const tbs = seq(
+    der(0xa0, integer(Buffer.from([2]))),
+    integer(createHash("sha256").update(`${options.cn}${Math.random()}`).digest().subarray(0, 12)),
+    ECDSA_SHA256,
+    name(issuer ? issuer.cn : options.cn),
+    seq(
+      time(options.notBefore ?? new Date(now - 3_600_000)),
+      time(options.notAfter ?? new Date(now + 86_400_000)),
+    ),
+    name(options.cn),
+    spki,
+    der(0xa3, seq(...extensions)),
+  );
+  const signature = sign("sha256", tbs, {
+    key: issuer ? issuer.key : privateKey,
+    dsaEncoding: "der",
+  });
+  const cert = seq(tbs, ECDSA_SHA256, bits(signature));
+  const b64 = cert.toString("base64").replace(/.{64}/g, "$&\n");
+  return {
+    certPem: `-----BEGIN CERTIFICATE-----\n${b64}${b64.endsWith("\n") ? "" : "\n"}-----END CERTIFICATE-----\n`,
+    keyPem: String(privateKey.export({ type: "pkcs8", format: "pem" })),
+    key: privateKey,
+    spki,
+    cn: options.cn,
+  };
+}
+
+/** A CA and the leaves a TLS test needs, all made now. */
+export function makePki() {
+  const ca = issue({ cn: "parca-agent-sidecar test CA", ca: true });
+  const otherCa = issue({ cn: "untrusted test CA", ca: true });
+  const names = ["localhost", "127.0.0.1", "::1"];
+  return {
+    ca,
+    leaf: issue({ cn: "localhost", names, issuer: ca }),
+    wrongHost: issue({ cn: "parca.example.com", names: ["parca.example.com"], issuer: ca }),
+    expired: issue({
+      cn: "localhost",
+      names,
+      issuer: ca,
+      notBefore: new Date(Date.now() - 20 * 86_400_000),
+      notAfter: new Date(Date.now() - 10 * 86_400_000),
+    }),
+    untrusted: issue({ cn: "localhost", names, issuer: otherCa }),
+    selfSigned: issue({ cn: "localhost", names }),
+    client: issue({ cn: "agent", issuer: ca }),
+  };
+}
