@@ -1,0 +1,80 @@
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+
+/** What identifies a process beyond its (reusable) pid: its start time and executable. */
+export interface ProcessIdentity {
+  readonly pid: number;
+  /** Field 22 of /proc/PID/stat: start time in clock ticks after boot. */
+  readonly startTime: string;
+  readonly exe: string;
+}
+
+interface Stat {
+  readonly state: string;
+  readonly pgid: number;
+  readonly startTime: string;
+}
+
+/** Parses /proc/PID/stat; the command name (field 2) may hold spaces and parentheses. */
+function readStat(pid: number): Stat | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return undefined;
+  }
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  // fields[0] is field 3 (state); field N is fields[N - 3].
+  return { state: fields[0] ?? "", pgid: Number(fields[2]), startTime: fields[19] ?? "" };
+}
+
+export function readExe(pid: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, "");
+  } catch {
+    return undefined;
+  }
+}
+
+export function identify(pid: number): ProcessIdentity | undefined {
+  const stat = readStat(pid);
+  const exe = readExe(pid);
+  if (stat === undefined || exe === undefined) return undefined;
+  return { pid, startTime: stat.startTime, exe };
+}
+
+/** Whether pid is still the very process identified earlier (pids are reused). */
+export function sameProcess(identity: ProcessIdentity): boolean {
+  const now = identify(identity.pid);
+  return now !== undefined && now.startTime === identity.startTime && now.exe === identity.exe;
+}
+
+function allPids(): number[] {
+  return readdirSync("/proc")
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number);
+}
+
+/** Live (non-zombie) members of a process group. */
+export function groupMembers(pgid: number): number[] {
+  return allPids().filter((pid) => {
+    const stat = readStat(pid);
+    return stat !== undefined && stat.pgid === pgid && stat.state !== "Z";
+  });
+}
+
+export function pgidOf(pid: number): number | undefined {
+  return readStat(pid)?.pgid;
+}
+
+/** Processes whose environment carries exactly `name=value`. */
+export function processesWithEnv(name: string, value: string): number[] {
+  const needle = `${name}=${value}`;
+  return allPids().filter((pid) => {
+    if (pid === process.pid) return false;
+    try {
+      return readFileSync(`/proc/${pid}/environ`, "latin1").split("\0").includes(needle);
+    } catch {
+      return false;
+    }
+  });
+}

@@ -1,0 +1,69 @@
+import type { StoreConfig } from "../relation/types.js";
+
+export type AgentState = "STOPPED" | "STARTING" | "RUNNING" | "STOPPING" | "BACKOFF" | "EXTERNAL";
+
+/** How the agent last exited. */
+export interface ExitInfo {
+  readonly code: number;
+  readonly signal: string;
+  readonly at: Date;
+  readonly stderrTail: readonly string[];
+}
+
+export interface AgentSnapshot {
+  readonly state: AgentState;
+  readonly pid: number;
+  readonly restarts: number;
+  readonly startedAt?: Date;
+  readonly lastExit?: ExitInfo;
+  /** Whether an agent runs now (external mode: the last restart command succeeded). */
+  readonly running: boolean;
+  /** The argv it runs with, token redacted. */
+  readonly args: readonly string[];
+  /** Why the last start or restart failed, if it did. */
+  readonly error?: string;
+}
+
+/** What to run the agent with. */
+export interface Launch {
+  readonly store: StoreConfig;
+  readonly argv: readonly string[];
+  /** Environment variables the agent must not inherit. */
+  readonly unsetEnv: readonly string[];
+  /** Written 0600 before the agent (re)starts. */
+  readonly tokenFile?: { readonly path: string; readonly content: string };
+}
+
+export type RunnerEvent =
+  | { readonly type: "state" }
+  | {
+      /** The agent exited without being asked to. */
+      readonly type: "exit";
+      readonly exit: ExitInfo;
+      readonly uptimeMs: number;
+      readonly launch: Launch;
+    };
+
+/** Runs the agent: as a supervised child, or through an external service manager. */
+export interface Runner {
+  /** (Re)starts the agent with this launch; resolves once it was started (or failed to). */
+  apply(launch: Launch): Promise<void>;
+  /** Stops the agent (external mode: runs the stop command). */
+  stop(): Promise<void>;
+  snapshot(): AgentSnapshot;
+  subscribe(listener: (event: RunnerEvent) => void): () => void;
+}
+
+/** Listeners for runner events. */
+export class Listeners<E> {
+  private readonly set = new Set<(event: E) => void>();
+
+  subscribe(listener: (event: E) => void): () => void {
+    this.set.add(listener);
+    return () => this.set.delete(listener);
+  }
+
+  emit(event: E): void {
+    for (const listener of this.set) listener(event);
+  }
+}

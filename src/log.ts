@@ -1,0 +1,82 @@
+import type { Writable } from "node:stream";
+import pino, { type Logger } from "pino";
+import { scrub } from "./redact.js";
+
+export type { Logger } from "pino";
+export type LogFormat = "json" | "pretty";
+
+/**
+ * The secrets output must never show. Tokens come and go as the relation changes; one rotated
+ * out stays here, so a late line that still holds it is scrubbed too.
+ */
+export class Secrets {
+  private readonly values = new Set<string>();
+
+  add(value: string | undefined): void {
+    if (value) this.values.add(value);
+  }
+
+  [Symbol.iterator](): Iterator<string> {
+    return this.values.values();
+  }
+
+  scrub(text: string): string {
+    return this.values.size === 0 ? text : scrub(text, this.values);
+  }
+}
+
+const LEVELS: Record<number, string> = {
+  10: "TRACE",
+  20: "DEBUG",
+  30: "INFO",
+  40: "WARN",
+  50: "ERROR",
+  60: "FATAL",
+};
+const SKIP = new Set(["level", "time", "pid", "hostname", "msg", "component", "event"]);
+
+/** One human line for a pino JSON line: time, level, component, event, message, fields. */
+export function prettyLine(json: string): string {
+  let entry: Record<string, unknown>;
+  try {
+    entry = JSON.parse(json);
+  } catch {
+    return json;
+  }
+  const time = new Date(Number(entry.time)).toISOString().slice(11, 23);
+  const level = LEVELS[Number(entry.level)] ?? String(entry.level);
+  const who = [entry.component, entry.event].filter(Boolean).join(" ");
+  const fields = Object.entries(entry)
+    .filter(([k]) => !SKIP.has(k))
+    .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+    .join(" ");
+  return `${time} ${level.padEnd(5)} ${who ? `[${who}] ` : ""}${String(entry.msg ?? "")}${fields ? ` ${fields}` : ""}\n`;
+}
+
+export interface LoggerOptions {
+  readonly level: string;
+  readonly format: LogFormat;
+  readonly secrets: Secrets;
+  readonly destination: Pick<Writable, "write">;
+}
+
+/**
+ * pino with secrets scrubbed from every serialized line, raw and JSON-escaped: pino's own
+ * `redact` works by key only and would miss a token inside free text.
+ */
+export function createLogger(options: LoggerOptions): Logger {
+  const stream = {
+    write(line: string) {
+      const clean = options.secrets.scrub(line);
+      options.destination.write(options.format === "pretty" ? prettyLine(clean) : clean);
+    },
+  };
+  return pino(
+    {
+      level: options.level,
+      base: { pid: process.pid },
+      redact: { paths: ["token", "*.token", "config.token"], censor: "<redacted>" },
+    },
+    stream,
+  );
+}

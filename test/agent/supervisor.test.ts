@@ -1,0 +1,285 @@
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, it } from "vitest";
+import { groupMembers } from "../../src/agent/proc.js";
+import type { Launch, RunnerEvent } from "../../src/agent/runner.js";
+import { type Backoff, backoffDelay, Supervisor } from "../../src/agent/supervisor.js";
+import { createLogger, Secrets } from "../../src/log.js";
+import {
+  killStrayStandins,
+  recordedStarts,
+  STANDIN,
+  standinProcesses,
+  waitFor,
+} from "../support/procs.js";
+import { tempDir } from "../support/tmp.js";
+
+const running: Supervisor[] = [];
+const children: ReturnType<typeof spawn>[] = [];
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((s) => s.stop()));
+  for (const c of children.splice(0)) c.kill("SIGKILL");
+  // No test may leave an agent behind: assert, then clean up so one failure does not cascade.
+  const left = standinProcesses();
+  await killStrayStandins();
+  expect(left).toEqual([]);
+});
+
+interface Harness {
+  supervisor: Supervisor;
+  record: string;
+  stateDir: string;
+  lines: string[];
+  logs: string[];
+  events: RunnerEvent[];
+  secrets: Secrets;
+}
+
+async function harness(
+  options: { stopTimeoutMs?: number; backoff?: Backoff; env?: NodeJS.ProcessEnv } = {},
+): Promise<Harness> {
+  const dir = await tempDir();
+  const stateDir = realpathSync(dir);
+  const record = join(dir, "starts.jsonl");
+  const lines: string[] = [];
+  const logs: string[] = [];
+  const secrets = new Secrets();
+  const destination = new Writable({
+    write(chunk, _enc, done) {
+      logs.push(String(chunk));
+      done();
+    },
+  });
+  const supervisor = new Supervisor({
+    agentPath: STANDIN,
+    stateDir,
+    stopTimeoutMs: options.stopTimeoutMs ?? 5000,
+    env: { PATH: process.env.PATH, STANDIN_RECORD: record, ...options.env },
+    log: createLogger({ level: "debug", format: "json", secrets, destination }),
+    secrets,
+    backoff: options.backoff ?? { initialMs: 50, maxMs: 400, resetAfterMs: 60_000 },
+    output: (stream, line) => lines.push(`${stream}: ${line}`),
+  });
+  running.push(supervisor);
+  const events: RunnerEvent[] = [];
+  supervisor.subscribe((e) => events.push(e));
+  return { supervisor, record, stateDir, lines, logs, events, secrets };
+}
+
+function launch(argv: string[], extra: Partial<Launch> = {}): Launch {
+  return { store: { address: "127.0.0.1:7070", insecure: true }, argv, unsetEnv: [], ...extra };
+}
+
+describe("Supervisor", () => {
+  it("runs the agent in its own process group with the state marker, and reports it", async () => {
+    const h = await harness();
+    await h.supervisor.apply(launch(["--node=n1", "--remote-store-address=127.0.0.1:7070"]));
+    const [start] = await waitFor(
+      "the agent's start",
+      () => recordedStarts(h.record).at(0) && recordedStarts(h.record),
+    );
+    const snap = h.supervisor.snapshot();
+    expect(snap.state).toBe("RUNNING");
+    expect(snap.pid).toBeGreaterThan(0);
+    expect(start?.pgid).toBe(snap.pid); // the leader's pid is the group id
+    expect(start?.ppid).toBe(snap.pid); // the recorded process is the re-executed child
+    expect(start?.marker).toBe(h.stateDir);
+    expect(start?.argv).toEqual(["--node=n1", "--remote-store-address=127.0.0.1:7070"]);
+    const pidfile = JSON.parse(readFileSync(join(h.stateDir, "agent.pid"), "utf8"));
+    expect(pidfile).toMatchObject({ pid: snap.pid, pgid: snap.pid });
+    expect(pidfile.startTime).toMatch(/^\d+$/);
+    expect(statSync(join(h.stateDir, "agent.pid")).mode & 0o777).toBe(0o600);
+    await waitFor("forwarded output", () =>
+      h.lines.some((l) => l.startsWith("stdout: agent running")),
+    );
+    await h.supervisor.stop();
+    expect(h.supervisor.snapshot().state).toBe("STOPPED");
+    expect(existsSync(join(h.stateDir, "agent.pid"))).toBe(false);
+    expect(groupMembers(snap.pid)).toEqual([]);
+  });
+
+  it("after N restarts exactly one agent (parent + re-executed child) is alive", async () => {
+    const h = await harness();
+    for (let i = 0; i < 5; i++) {
+      await h.supervisor.apply(launch([`--node=n${i}`]));
+      await waitFor(`start ${i + 1}`, () => recordedStarts(h.record).length === i + 1);
+    }
+    const alive = standinProcesses();
+    expect(alive).toHaveLength(2);
+    expect(alive.every((p) => p.argv.includes("--node=n4"))).toBe(true);
+    expect(h.supervisor.snapshot().restarts).toBe(4);
+  });
+
+  it("SIGKILLs a group that ignores SIGTERM after the stop timeout", async () => {
+    const h = await harness({ stopTimeoutMs: 300 });
+    await h.supervisor.apply(launch(["--standin-ignore-term"]));
+    await waitFor("the agent's start", () => recordedStarts(h.record).length === 1);
+    const pid = h.supervisor.snapshot().pid;
+    await h.supervisor.stop();
+    expect(groupMembers(pid)).toEqual([]);
+    expect(h.logs.join("")).toContain('"how":"killed"');
+  });
+
+  it("restarts a crashing agent with a growing backoff that resets after enough uptime", async () => {
+    const h = await harness({ backoff: { initialMs: 40, maxMs: 2000, resetAfterMs: 600 } });
+    await h.supervisor.apply(launch(["--standin-crash-after-ms=0"]));
+    await waitFor("four crashes", () => h.events.filter((e) => e.type === "exit").length >= 4);
+    const delays = h.logs
+      .map((l) => JSON.parse(l))
+      .filter((e) => e.event === "agent_exited")
+      .map((e) => e.restartInMs as number);
+    // 40, 80, 160, 320 ms (±20 %): each at least 1.5× the one before.
+    for (let i = 1; i < 4; i++) expect(delays[i]).toBeGreaterThan((delays[i - 1] as number) * 1.3);
+    const snap = h.supervisor.snapshot();
+    expect(snap.lastExit?.code).toBe(3);
+    expect(snap.lastExit?.stderrTail.at(-1)).toBe("panic: stand-in crash");
+    // A long-lived run resets the backoff for the next crash.
+    await h.supervisor.apply(launch(["--standin-crash-after-ms=700"]));
+    await waitFor("a crash after a long run", () =>
+      h.logs.some((l) => l.includes('"crashes":1') && JSON.parse(l).uptimeMs >= 600),
+    );
+  });
+
+  it("an agent that refuses an unknown flag exits at once; its stderr is kept", async () => {
+    const h = await harness();
+    await h.supervisor.apply(launch(["--no-such-flag=1"]));
+    const exit = await waitFor("the exit", () => h.events.find((e) => e.type === "exit"));
+    expect(exit.type === "exit" && exit.exit.code).toBe(80);
+    expect(exit.type === "exit" && exit.uptimeMs).toBeLessThan(10_000);
+    expect(h.supervisor.snapshot().lastExit?.stderrTail).toContain(
+      "parca-agent: error: unknown flag --no-such-flag",
+    );
+    expect(["BACKOFF", "STARTING", "RUNNING"]).toContain(h.supervisor.snapshot().state);
+  });
+
+  it("reports a missing agent binary and keeps retrying", async () => {
+    const h = await harness();
+    const missing = new Supervisor({
+      ...(h.supervisor as unknown as { options: ConstructorParameters<typeof Supervisor>[0] })
+        .options,
+      agentPath: "/nonexistent/parca-agent",
+    });
+    running.push(missing);
+    const events: RunnerEvent[] = [];
+    missing.subscribe((e) => events.push(e));
+    await missing.apply(launch([]));
+    expect(missing.snapshot().state).toBe("BACKOFF");
+    expect(missing.snapshot().error).toContain("/nonexistent/parca-agent");
+    await waitFor("a retry", () => events.filter((e) => e.type === "exit").length >= 2);
+  });
+
+  it("writes the token file 0600 before the agent starts and drops PARCA_BEARER_TOKEN", async () => {
+    const h = await harness({ env: { PARCA_BEARER_TOKEN: "operator-token" } });
+    const path = join(h.stateDir, "bearer-token");
+    await h.supervisor.apply(
+      launch([`--remote-store-bearer-token-file=${path}`], {
+        tokenFile: { path, content: "relation-token" },
+        unsetEnv: ["PARCA_BEARER_TOKEN"],
+      }),
+    );
+    const [start] = await waitFor(
+      "the start",
+      () => recordedStarts(h.record).length > 0 && recordedStarts(h.record),
+    );
+    expect(start?.tokenFromFile).toBe("relation-token");
+    expect(start?.envToken).toBeUndefined();
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(start?.argv.join(" ")).not.toContain("relation-token");
+  });
+
+  it("scrubs the token from the agent's forwarded output and its stderr tail", async () => {
+    const h = await harness();
+    h.secrets.add("flag-token-123");
+    await h.supervisor.apply(launch(["--remote-store-bearer-token=flag-token-123"]));
+    await waitFor("output", () => h.lines.some((l) => l.includes("agent running")));
+    expect(h.lines.join("\n")).not.toContain("flag-token-123");
+    expect(h.lines.join("\n")).toContain("--remote-store-bearer-token=<redacted>");
+    expect(h.supervisor.snapshot().args).toEqual(["--remote-store-bearer-token=<redacted>"]);
+    expect(h.logs.join("")).not.toContain("flag-token-123");
+  });
+});
+
+describe("a sidecar killed with SIGKILL", () => {
+  const HARNESS = fileURLToPath(new URL("../support/supervise-harness.mjs", import.meta.url));
+
+  function startHarness(stateDir: string, record: string, argv: string[]) {
+    const child = spawn(process.execPath, [HARNESS, stateDir, STANDIN, ...argv], {
+      env: { PATH: process.env.PATH, STANDIN_RECORD: record },
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    children.push(child);
+    const ready = new Promise<{ reaped: number[] }>((resolve, reject) => {
+      child.stdout?.once("data", (d: Buffer) => resolve(JSON.parse(d.toString())));
+      child.once("exit", (code) => reject(new Error(`harness exited ${code}`)));
+    });
+    return { child, ready };
+  }
+
+  it("leaves an orphan that the next sidecar on the same state dir stops", async () => {
+    const dir = await tempDir();
+    const record = join(dir, "starts.jsonl");
+    const first = startHarness(dir, record, ["--node=first"]);
+    await first.ready;
+    const [orphan] = await waitFor(
+      "first agent",
+      () => recordedStarts(record).length === 1 && recordedStarts(record),
+    );
+    first.child.kill("SIGKILL");
+    await new Promise((resolve) => first.child.once("exit", resolve));
+    expect(groupMembers(orphan?.pgid ?? 0).length).toBe(2); // the agent outlives its sidecar
+    const second = startHarness(dir, record, ["--node=second"]);
+    expect((await second.ready).reaped).toEqual([orphan?.pgid]);
+    await waitFor("second agent", () => recordedStarts(record).length === 2);
+    expect(groupMembers(orphan?.pgid ?? 0)).toEqual([]);
+    const alive = standinProcesses();
+    expect(alive).toHaveLength(2);
+    expect(alive.every((p) => p.argv.includes("--node=second"))).toBe(true);
+    second.child.kill("SIGTERM");
+    await new Promise((resolve) => second.child.once("exit", resolve));
+    await waitFor("all agents gone", () => standinProcesses().length === 0);
+  });
+
+  it("finds an agent by its state marker when there is no pidfile, and spares others", async () => {
+    const dir = await tempDir();
+    const other = await tempDir();
+    const record = join(dir, "starts.jsonl");
+    // An agent of another state dir, and one of ours whose pidfile was never written.
+    const foreign = spawn(STANDIN, ["--node=foreign"], {
+      env: { PATH: process.env.PATH, PARCA_AGENT_SIDECAR_STATE: realpathSync(other) },
+      detached: true,
+      stdio: "ignore",
+    });
+    const ours = spawn(STANDIN, ["--node=ours"], {
+      env: {
+        PATH: process.env.PATH,
+        PARCA_AGENT_SIDECAR_STATE: realpathSync(dir),
+        STANDIN_RECORD: record,
+      },
+      detached: true,
+      stdio: "ignore",
+    });
+    await waitFor("our orphan", () => recordedStarts(record).length === 1);
+    const h = startHarness(dir, record, ["--node=next"]);
+    expect((await h.ready).reaped).toEqual([ours.pid]);
+    expect(groupMembers(foreign.pid ?? 0).length).toBeGreaterThan(0);
+    process.kill(-(foreign.pid ?? 0), "SIGKILL");
+    h.child.kill("SIGTERM");
+    await new Promise((resolve) => h.child.once("exit", resolve));
+  });
+});
+
+describe("backoffDelay", () => {
+  it("doubles from the initial delay to the cap, with ±20 % jitter", () => {
+    const b = { initialMs: 1000, maxMs: 60_000, resetAfterMs: 60_000 };
+    expect([0, 1, 2, 3, 6, 7, 20].map((n) => backoffDelay(n, b, () => 0.5))).toEqual([
+      1000, 2000, 4000, 8000, 60_000, 60_000, 60_000,
+    ]);
+    expect(backoffDelay(0, b, () => 0)).toBe(800);
+    expect(backoffDelay(0, b, () => 1)).toBe(1200);
+    expect(backoffDelay(10, b, () => 1)).toBe(60_000);
+  });
+});

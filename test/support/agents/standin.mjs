@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+// Stand-in for parca-agent. Like the real agent it re-executes itself as a child and the parent
+// installs no signal handler; it refuses unknown flags at once (as Kong does) and records every
+// start (argv, token file, environment) as a JSON line in $STANDIN_RECORD.
+import { spawn } from "node:child_process";
+import { appendFileSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+const args = process.argv.slice(2);
+const KNOWN =
+  /^--(remote-store-[a-z-]+|node|http-address|config-path|log-level|standin-[a-z-]+)(=|$)/;
+
+function flag(name) {
+  const arg = args.findLast((a) => a === name || a.startsWith(`${name}=`));
+  if (arg === undefined) return undefined;
+  return arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : "true";
+}
+
+function pgid() {
+  const stat = readFileSync("/proc/self/stat", "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
+}
+
+function runAgent() {
+  if (flag("--standin-ignore-term")) process.on("SIGTERM", () => console.error("ignoring SIGTERM"));
+  else process.on("SIGTERM", () => process.exit(0));
+  const tokenFile = flag("--remote-store-bearer-token-file");
+  const record = process.env.STANDIN_RECORD;
+  if (record) {
+    appendFileSync(
+      record,
+      `${JSON.stringify({
+        pid: process.pid,
+        ppid: process.ppid,
+        pgid: pgid(),
+        argv: args,
+        tokenFromFile: tokenFile ? readFileSync(tokenFile, "utf8").trim() : undefined,
+        envToken: process.env.PARCA_BEARER_TOKEN,
+        marker: process.env.PARCA_AGENT_SIDECAR_STATE,
+      })}\n`,
+    );
+  }
+  // The real agent logs its flags; the sidecar must scrub the token from what it forwards.
+  console.log(`agent running with ${args.join(" ")}`);
+  console.error(`agent ready (pid ${process.pid})`);
+  const crash = flag("--standin-crash-after-ms");
+  if (crash !== undefined) {
+    setTimeout(() => {
+      console.error("panic: stand-in crash");
+      process.exit(3);
+    }, Number(crash));
+  }
+  setInterval(() => undefined, 1 << 30);
+}
+
+if (process.env.STANDIN_CHILD === "1") {
+  runAgent();
+} else {
+  const unknown = args.find((a) => a.startsWith("--") && !KNOWN.test(a));
+  if (unknown) {
+    console.error(`parca-agent: error: unknown flag ${unknown.split("=")[0]}`);
+    process.exit(80);
+  }
+  if (flag("--standin-no-reexec")) {
+    runAgent();
+  } else {
+    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...args], {
+      stdio: "inherit",
+      env: { ...process.env, STANDIN_CHILD: "1" },
+    });
+    if (flag("--standin-ignore-term")) process.on("SIGTERM", () => undefined);
+    child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+  }
+}
