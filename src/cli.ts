@@ -5,6 +5,8 @@ main(process.argv.slice(2), {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),
   env: process.env,
+  isTty: process.stdout.isTTY === true,
+  log: process.stdout,
 }).then(
   (code) => {
     process.exitCode = code;

@@ -1,4 +1,3 @@
-import type { Writable } from "node:stream";
 import pino, { type Logger } from "pino";
 import { scrub } from "./redact.js";
 
@@ -57,7 +56,7 @@ export interface LoggerOptions {
   readonly level: string;
   readonly format: LogFormat;
   readonly secrets: Secrets;
-  readonly destination: Pick<Writable, "write">;
+  readonly destination: { write(line: string): unknown };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { renderFlags } from "../agent/flags.js";
-import { checkResultMessage, toJson } from "../api/proto.js";
 import { CheckResultSchema } from "../gen/parca/sidecar/v1/sidecar_pb.js";
+import { checkResultMessage, toJson } from "../messages.js";
 import type { Problem } from "../problem.js";
 import { scrub } from "../redact.js";
 import { resolveSources } from "../relation/sources.js";

@@ -1,13 +1,11 @@
 import { readFileSync } from "node:fs";
 import { checkCommand } from "./check.js";
+import type { Io } from "./io.js";
 import { type Command, Options, parseCommandLine, UsageError } from "./options.js";
 import { renderCommand } from "./render.js";
-
-export interface Io {
-  readonly out: (line: string) => void;
-  readonly err: (line: string) => void;
-  readonly env: NodeJS.ProcessEnv;
-}
+import { runCommand, StartError } from "./run.js";
+import { runConfig } from "./run-config.js";
+import { statusCommand } from "./status.js";
 
 const USAGE = `parca-agent-sidecar — keeps parca-agent pointed at the right Parca store
 
@@ -36,6 +34,8 @@ export function version(): string {
 }
 
 /** Runs the CLI and returns its exit code; `run` keeps going until it is stopped. */
+export type { Io };
+
 export async function main(args: readonly string[], io: Io): Promise<number> {
   const [first, ...rest] = args;
   if (first === "--help" || first === "-h" || first === "help") {
@@ -67,6 +67,14 @@ export async function main(args: readonly string[], io: Io): Promise<number> {
         return await renderCommand(options, io.out);
       case "check":
         return await checkCommand(options, io.env, io.out);
+      case "run":
+        return await runCommand(
+          runConfig(options, io.isTty ?? false),
+          io.env,
+          io.log ?? process.stdout,
+        );
+      case "status":
+        return await statusCommand(options, io);
       default:
         io.err(`parca-agent-sidecar ${command}: not implemented yet`);
         return 2;
@@ -75,6 +83,10 @@ export async function main(args: readonly string[], io: Io): Promise<number> {
     if (err instanceof UsageError) {
       io.err(`parca-agent-sidecar: ${err.message}`);
       return 2;
+    }
+    if (err instanceof StartError) {
+      io.err(`parca-agent-sidecar: ${err.message}`);
+      return 1;
     }
     throw err;
   }

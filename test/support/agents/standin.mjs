@@ -43,6 +43,13 @@ function runAgent() {
   // The real agent logs its flags; the sidecar must scrub the token from what it forwards.
   console.log(`agent running with ${args.join(" ")}`);
   console.error(`agent ready (pid ${process.pid})`);
+  const crashOn = process.env.STANDIN_CRASH_ADDRESS;
+  if (crashOn && flag("--remote-store-address") === crashOn) {
+    setTimeout(() => {
+      console.error(`panic: cannot run against ${crashOn}`);
+      process.exit(2);
+    }, 50);
+  }
   const crash = flag("--standin-crash-after-ms");
   if (crash !== undefined) {
     setTimeout(() => {

@@ -1,0 +1,146 @@
+import { create, equals } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import {
+  Health,
+  type HealthCheckRequest,
+  HealthCheckResponseSchema,
+  HealthCheckResponse_ServingStatus as Serving,
+} from "../gen/grpc/health/v1/health_pb.js";
+import {
+  CheckStoreResponseSchema,
+  GetStatusResponseSchema,
+  ReloadResponseSchema,
+  SidecarService,
+  type Status,
+  StatusSchema,
+  WatchStatusResponseSchema,
+} from "../gen/parca/sidecar/v1/sidecar_pb.js";
+import { checkResultMessage } from "../messages.js";
+import type { CheckResult } from "../store/check.js";
+import { serviceDefinition } from "./service-definition.js";
+
+/** What the API serves; the loop provides it. */
+export interface ApiSource {
+  status(): Status;
+  /** The loop runs (health `""` and `liveness`). */
+  alive(): boolean;
+  /** Health `readiness`. */
+  ready(): boolean;
+  onChange(listener: () => void): () => void;
+  checkStore(): Promise<CheckResult>;
+  reload(): Promise<void>;
+}
+
+export interface Listening {
+  /** The address bound, with the real port when 0 was asked for. */
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+function servingOf(source: ApiSource, service: string): Serving {
+  if (service === "" || service === "liveness")
+    return source.alive() ? Serving.SERVING : Serving.NOT_SERVING;
+  if (service === "readiness") return source.ready() ? Serving.SERVING : Serving.NOT_SERVING;
+  return Serving.SERVICE_UNKNOWN;
+}
+
+function healthImplementation(source: ApiSource): grpc.UntypedServiceImplementation {
+  return {
+    check(
+      call: grpc.ServerUnaryCall<HealthCheckRequest, unknown>,
+      callback: grpc.sendUnaryData<unknown>,
+    ) {
+      const status = servingOf(source, call.request.service);
+      if (status === Serving.SERVICE_UNKNOWN) {
+        callback({
+          code: grpc.status.NOT_FOUND,
+          details: `unknown service ${JSON.stringify(call.request.service)}`,
+        });
+        return;
+      }
+      callback(null, create(HealthCheckResponseSchema, { status }));
+    },
+    watch(call: grpc.ServerWritableStream<HealthCheckRequest, unknown>) {
+      let last: Serving | undefined;
+      const send = () => {
+        const status = servingOf(source, call.request.service);
+        if (status === last) return;
+        last = status;
+        call.write(create(HealthCheckResponseSchema, { status }));
+      };
+      const unsubscribe = source.onChange(send);
+      call.on("cancelled", unsubscribe);
+      call.on("close", unsubscribe);
+      send();
+    },
+  };
+}
+
+function sidecarImplementation(source: ApiSource): grpc.UntypedServiceImplementation {
+  return {
+    getStatus(
+      _call: grpc.ServerUnaryCall<unknown, unknown>,
+      callback: grpc.sendUnaryData<unknown>,
+    ) {
+      callback(null, create(GetStatusResponseSchema, { status: source.status() }));
+    },
+    watchStatus(call: grpc.ServerWritableStream<unknown, unknown>) {
+      let last: Status | undefined;
+      const send = () => {
+        const status = source.status();
+        if (last && equals(StatusSchema, last, status)) return;
+        last = status;
+        call.write(create(WatchStatusResponseSchema, { status }));
+      };
+      const unsubscribe = source.onChange(send);
+      call.on("cancelled", unsubscribe);
+      call.on("close", unsubscribe);
+      send();
+    },
+    checkStore(
+      _call: grpc.ServerUnaryCall<unknown, unknown>,
+      callback: grpc.sendUnaryData<unknown>,
+    ) {
+      source.checkStore().then(
+        (result) =>
+          callback(null, create(CheckStoreResponseSchema, { result: checkResultMessage(result) })),
+        (err: unknown) => callback({ code: grpc.status.INTERNAL, details: (err as Error).message }),
+      );
+    },
+    reload(_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
+      source.reload().then(
+        () => callback(null, create(ReloadResponseSchema, { status: source.status() })),
+        (err: unknown) => callback({ code: grpc.status.INTERNAL, details: (err as Error).message }),
+      );
+    },
+  };
+}
+
+/** Binds a plaintext gRPC server on `host:port` or `unix:/path`. */
+export async function serve(
+  address: string,
+  source: ApiSource,
+  healthOnly: boolean,
+): Promise<Listening> {
+  const server = new grpc.Server();
+  server.addService(serviceDefinition(Health), healthImplementation(source));
+  if (!healthOnly)
+    server.addService(serviceDefinition(SidecarService), sidecarImplementation(source));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  const bound = address.startsWith("unix:")
+    ? address
+    : `${address.slice(0, address.lastIndexOf(":"))}:${port}`;
+  return {
+    address: bound,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.tryShutdown(() => resolve());
+        // Streams (WatchStatus) would hold a graceful shutdown open: end them after a moment.
+        setTimeout(() => server.forceShutdown(), 1000).unref();
+      }),
+  };
+}

@@ -1,0 +1,135 @@
+import { resolve } from "node:path";
+import { CommandSyntaxError, splitCommand } from "../agent/command.js";
+import type { TokenMode } from "../agent/flags.js";
+import { FLAGS_FORMATS, type FlagsFormat } from "../agent/flags-file.js";
+import type { LogFormat } from "../log.js";
+import type { OnRemove, Unverified } from "../reconcile/reconciler.js";
+import { DEFAULT_CHECK_TIMEOUT_MS, validateCaFile } from "./check.js";
+import { type Options, UsageError } from "./options.js";
+import { DEFAULT_STATE_DIR, TOKEN_MODES } from "./render.js";
+
+export const DEFAULT_LISTEN = "127.0.0.1:7072";
+
+/** Every `run` setting, validated once, defaults filled in, units in names. */
+export interface RunConfig {
+  readonly relations: readonly string[];
+  readonly agentPath: string;
+  readonly agentVersion?: string;
+  readonly mode: "supervise" | "external";
+  readonly flagsFile?: string;
+  readonly flagsFormat: FlagsFormat;
+  readonly restartCommand?: readonly string[];
+  readonly stopCommand?: readonly string[];
+  readonly listen: string;
+  readonly healthListen?: string;
+  readonly metricsListen?: string;
+  readonly stateDir: string;
+  readonly tokenMode: TokenMode;
+  readonly caFile?: string;
+  readonly unverified: Unverified;
+  readonly onRemove: OnRemove;
+  readonly debounceMs: number;
+  readonly removeGraceMs: number;
+  readonly checkTimeoutMs: number;
+  readonly stopTimeoutMs: number;
+  readonly minUptimeMs: number;
+  readonly rescanMs: number;
+  readonly recheckMs: number;
+  readonly logLevel: string;
+  readonly logFormat: LogFormat;
+  readonly baseArgs: readonly string[];
+}
+
+const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+
+/** `host:port` (port 0 picks one) or `unix:/absolute/path`. */
+export function validateListen(option: string, value: string): string {
+  if (value.startsWith("unix:")) {
+    if (value.length > "unix:/".length && value[5] === "/") return value;
+    throw new UsageError(`--${option} ${JSON.stringify(value)}: write unix:/absolute/path`);
+  }
+  const colon = value.lastIndexOf(":");
+  const port = Number(value.slice(colon + 1));
+  if (colon <= 0 || !/^\d+$/.test(value.slice(colon + 1)) || port > 65535) {
+    throw new UsageError(
+      `--${option} ${JSON.stringify(value)}: write host:port (e.g. 127.0.0.1:7072) or unix:/path`,
+    );
+  }
+  return value;
+}
+
+function command(option: string, text: string | undefined): string[] | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return splitCommand(text);
+  } catch (err) {
+    if (err instanceof CommandSyntaxError) throw new UsageError(`--${option}: ${err.message}`);
+    throw err;
+  }
+}
+
+function positive(option: string, value: number): number {
+  if (value <= 0) throw new UsageError(`--${option} must be more than 0`);
+  return value;
+}
+
+export function runConfig(options: Options, isTty: boolean): RunConfig {
+  const mode = options.choice("mode", ["supervise", "external"] as const, "supervise");
+  const onRemove = options.choice("on-remove", ["stop", "keep"] as const, "stop");
+  const flagsFile = options.optionalString("flags-file");
+  const restartCommand = command("restart-command", options.optionalString("restart-command"));
+  const stopCommand = command("stop-command", options.optionalString("stop-command"));
+  if (mode === "external" && flagsFile === undefined) {
+    throw new UsageError(
+      "--mode external needs --flags-file (where the rendered flags are written)",
+    );
+  }
+  if (mode === "external" && onRemove === "stop" && stopCommand === undefined) {
+    throw new UsageError(
+      "--mode external with --on-remove stop needs --stop-command (or use --on-remove keep)",
+    );
+  }
+  if (mode === "supervise" && (flagsFile || restartCommand || stopCommand)) {
+    throw new UsageError(
+      "--flags-file, --restart-command and --stop-command are for --mode external",
+    );
+  }
+  const relations = options.strings("relation");
+  if (relations.length === 0)
+    throw new UsageError("run needs at least one --relation PATH (or PARCA_SIDECAR_RELATION)");
+  const healthListen = options.optionalString("health-listen");
+  const metricsListen = options.optionalString("metrics-listen");
+  const caFile = validateCaFile(options.optionalString("ca-file"));
+  const agentVersion = options.optionalString("agent-version");
+  return {
+    relations: relations.map((p) => resolve(p)),
+    agentPath: options.string("agent", "parca-agent"),
+    ...(agentVersion ? { agentVersion } : {}),
+    mode,
+    ...(flagsFile ? { flagsFile: resolve(flagsFile) } : {}),
+    flagsFormat: options.choice("flags-format", FLAGS_FORMATS, "args"),
+    ...(restartCommand ? { restartCommand } : {}),
+    ...(stopCommand ? { stopCommand } : {}),
+    listen: validateListen("listen", options.string("listen", DEFAULT_LISTEN)),
+    ...(healthListen ? { healthListen: validateListen("health-listen", healthListen) } : {}),
+    ...(metricsListen ? { metricsListen: validateListen("metrics-listen", metricsListen) } : {}),
+    stateDir: resolve(options.string("state-dir", DEFAULT_STATE_DIR)),
+    tokenMode: options.choice("token-mode", TOKEN_MODES, "flag"),
+    ...(caFile ? { caFile } : {}),
+    unverified: options.choice("unverified", ["hold", "apply"] as const, "hold"),
+    onRemove,
+    debounceMs: options.count("debounce-ms", 200),
+    removeGraceMs: options.count("remove-grace-ms", 2000),
+    checkTimeoutMs: positive(
+      "check-timeout-ms",
+      options.count("check-timeout-ms", DEFAULT_CHECK_TIMEOUT_MS),
+    ),
+    stopTimeoutMs: options.count("stop-timeout-ms", 15_000),
+    minUptimeMs: options.count("min-uptime-ms", 10_000),
+    rescanMs: options.count("rescan-ms", 30_000),
+    recheckMs: options.count("recheck-ms", 60_000),
+    logLevel: options.choice("log-level", LOG_LEVELS, "info"),
+    logFormat: options.choice("log-format", ["json", "pretty"] as const, isTty ? "pretty" : "json"),
+    baseArgs: options.baseArgs,
+  };
+}

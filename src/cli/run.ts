@@ -1,0 +1,214 @@
+import { mkdir, realpath, rm, writeFile } from "node:fs/promises";
+import { ExternalRunner } from "../agent/external.js";
+import type { Runner } from "../agent/runner.js";
+import { Supervisor } from "../agent/supervisor.js";
+import { type Listening, serve } from "../api/server.js";
+import { ENV_TOKEN, FLAG_TOKEN } from "../flag-names.js";
+import { Phase } from "../gen/parca/sidecar/v1/sidecar_pb.js";
+import { createLogger, type Logger, Secrets } from "../log.js";
+import { storeChecker } from "../reconcile/checker.js";
+import { Reconciler } from "../reconcile/reconciler.js";
+import { StateFile } from "../reconcile/state-file.js";
+import { buildStatus, view } from "../reconcile/status.js";
+import { RelationWatcher } from "../reconcile/watch.js";
+import { diagnose } from "../store/diagnosis.js";
+import type { RunConfig } from "./run-config.js";
+
+/** A failure to start: printed on stderr, exit 1. */
+export class StartError extends Error {
+  override readonly name = "StartError";
+}
+
+const RETRY = { initialMs: 1000, maxMs: 60_000, resetAfterMs: 60_000 };
+
+/** The state dir must exist and be writable before anything runs (it holds the pidfile). */
+async function prepareStateDir(dir: string): Promise<string> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const real = await realpath(dir);
+    const probe = `${real}/.write-test-${process.pid}`;
+    await writeFile(probe, "");
+    await rm(probe);
+    return real;
+  } catch (err) {
+    throw new StartError(
+      `state dir ${dir} is unusable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+}
+
+/** Secrets the operator handed the agent directly: scrubbed from every line too. */
+function operatorSecrets(config: RunConfig, env: NodeJS.ProcessEnv, secrets: Secrets): void {
+  secrets.add(env[ENV_TOKEN]);
+  const args = config.baseArgs;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (arg === FLAG_TOKEN) secrets.add(args[i + 1]);
+    else if (arg.startsWith(`${FLAG_TOKEN}=`)) secrets.add(arg.slice(FLAG_TOKEN.length + 1));
+  }
+}
+
+function makeRunner(
+  config: RunConfig,
+  stateDir: string,
+  env: NodeJS.ProcessEnv,
+  log: Logger,
+  secrets: Secrets,
+): Runner {
+  if (config.mode === "external") {
+    return new ExternalRunner({
+      flagsFile: config.flagsFile as string,
+      format: config.flagsFormat,
+      ...(config.restartCommand ? { restartCommand: config.restartCommand } : {}),
+      ...(config.stopCommand ? { stopCommand: config.stopCommand } : {}),
+      commandTimeoutMs: Math.max(config.stopTimeoutMs, 60_000),
+      env,
+      log: log.child({ component: "external" }),
+      secrets,
+    });
+  }
+  return new Supervisor({
+    agentPath: config.agentPath,
+    stateDir,
+    stopTimeoutMs: config.stopTimeoutMs,
+    env,
+    log: log.child({ component: "agent" }),
+    secrets,
+  });
+}
+
+/**
+ * `run`: watch, check, apply, serve — until SIGTERM/SIGINT, then stop the agent gracefully and
+ * resolve with exit code 0.
+ */
+export async function runCommand(
+  config: RunConfig,
+  env: NodeJS.ProcessEnv,
+  destination: { write(line: string): unknown },
+): Promise<number> {
+  const secrets = new Secrets();
+  operatorSecrets(config, env, secrets);
+  const log = createLogger({
+    level: config.logLevel,
+    format: config.logFormat,
+    secrets,
+    destination,
+  });
+  const stateDir = await prepareStateDir(config.stateDir);
+  const agentEnv = { ...env };
+  const runner = makeRunner(config, stateDir, agentEnv, log, secrets);
+  if (runner instanceof Supervisor) {
+    // A predecessor killed without cleaning up may have left its agent running.
+    await runner.reapPredecessors();
+  }
+  const reconciler = new Reconciler({
+    paths: config.relations,
+    baseArgs: config.baseArgs,
+    render: { tokenMode: config.tokenMode, stateDir },
+    unverified: config.unverified,
+    onRemove: config.onRemove,
+    removeGraceMs: config.removeGraceMs,
+    minUptimeMs: config.minUptimeMs,
+    retry: RETRY,
+    runner,
+    checker: storeChecker({
+      baseArgs: config.baseArgs,
+      env: agentEnv,
+      timeoutMs: config.checkTimeoutMs,
+      ...(config.caFile ? { caFile: config.caFile } : {}),
+      ...(config.agentVersion ? { agentVersion: config.agentVersion } : {}),
+      secrets,
+    }),
+    state: new StateFile(stateDir),
+    log: log.child({ component: "reconcile" }),
+    secrets,
+  });
+  const watcher = new RelationWatcher({
+    paths: config.relations,
+    debounceMs: config.debounceMs,
+    log: log.child({ component: "watch" }),
+    onChange: () => void reconciler.trigger(),
+  });
+  const current = () => {
+    const agent = runner.snapshot();
+    return { agent, view: view(reconciler, agent, config.onRemove === "keep") };
+  };
+  const api = {
+    status: () => {
+      const { agent, view: v } = current();
+      return buildStatus(reconciler, agent, v, watcher.currentProblems());
+    },
+    alive: () => !reconciler.stopped,
+    ready: () => current().view.ready,
+    onChange: (listener: () => void) => reconciler.onChange(listener),
+    checkStore: async () =>
+      (await reconciler.checkDesired()) ?? {
+        ok: false,
+        address: "",
+        insecure: false,
+        stages: [],
+        diagnosis: diagnose("NOT_CONFIGURED", { address: "", host: "" }),
+        warnings: [],
+        durationMs: 0,
+      },
+    reload: () => reconciler.reload(),
+  };
+
+  const servers: Listening[] = [];
+  try {
+    servers.push(await serve(config.listen, api, false));
+    if (config.healthListen) servers.push(await serve(config.healthListen, api, true));
+  } catch (err) {
+    await Promise.all(servers.map((s) => s.close()));
+    throw new StartError(`cannot listen: ${(err as Error).message}`);
+  }
+  const [main, health] = servers;
+  log.info(
+    {
+      event: "listening",
+      address: main?.address,
+      healthAddress: health?.address,
+      mode: config.mode,
+      stateDir,
+    },
+    "sidecar API listening",
+  );
+
+  let lastMessage = "";
+  reconciler.onChange(() => {
+    const { view: v } = current();
+    if (v.message !== lastMessage) {
+      lastMessage = v.message;
+      log.info({ event: "status", phase: Phase[v.phase], ready: v.ready }, v.message);
+    }
+  });
+
+  await watcher.start();
+  await reconciler.start();
+  const timers: NodeJS.Timeout[] = [];
+  if (config.rescanMs > 0)
+    timers.push(setInterval(() => void reconciler.trigger(), config.rescanMs));
+  if (config.recheckMs > 0)
+    timers.push(setInterval(() => void reconciler.recheckApplied(), config.recheckMs));
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ event: "shutdown", signal }, "stopping");
+      for (const t of timers) clearInterval(t);
+      await watcher.close();
+      // An agent under systemd (external mode) is not ours to stop when the sidecar stops.
+      await reconciler.shutdown(config.mode === "supervise");
+      await Promise.all(servers.map((s) => s.close()));
+      log.info({ event: "stopped" }, "stopped");
+      process.off("SIGHUP", hup);
+      resolve(0);
+    };
+    const hup = () => void reconciler.reload();
+    process.once("SIGTERM", () => void stop("SIGTERM"));
+    process.once("SIGINT", () => void stop("SIGINT"));
+    process.on("SIGHUP", hup);
+  });
+}

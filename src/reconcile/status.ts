@@ -1,0 +1,165 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { AgentSnapshot, AgentState as RunnerState } from "../agent/runner.js";
+import {
+  AgentSchema,
+  AgentState,
+  ExitSchema,
+  Phase,
+  SourceSchema,
+  type Status,
+  StatusSchema,
+} from "../gen/parca/sidecar/v1/sidecar_pb.js";
+import { checkResultMessage, problemMessage, storeMessage } from "../messages.js";
+import type { Problem } from "../problem.js";
+import { sameStore } from "../relation/types.js";
+import type { Reconciler } from "./reconciler.js";
+
+const AGENT_STATES: Record<RunnerState, AgentState> = {
+  STOPPED: AgentState.STOPPED,
+  STARTING: AgentState.STARTING,
+  RUNNING: AgentState.RUNNING,
+  STOPPING: AgentState.STOPPING,
+  BACKOFF: AgentState.BACKOFF,
+  EXTERNAL: AgentState.EXTERNAL,
+};
+
+export interface View {
+  readonly phase: Phase;
+  /** Readiness: an agent runs a checked config and is not crash-looping. */
+  readonly ready: boolean;
+  readonly message: string;
+}
+
+function hint(p: Problem | undefined): string {
+  return p ? `${p.message}; ${p.hint}` : "unknown reason";
+}
+
+/** Phase, readiness and the one-sentence message, derived from the loop's state (SPEC §6). */
+export function view(r: Reconciler, agent: AgentSnapshot, onRemoveKeep: boolean): View {
+  const applied = r.applied;
+  const runs = agent.running && applied !== undefined;
+  const backoff = agent.state === "BACKOFF";
+  const runsChecked = runs && applied.checked && !backoff;
+  const running = applied ? `the agent keeps running ${applied.config.address}` : "no agent runs";
+  const crash = backoff
+    ? `; the agent keeps exiting (exit ${agent.lastExit?.code ?? "?"}${agent.lastExit?.signal ? `, ${agent.lastExit.signal}` : ""}) and is being restarted`
+    : "";
+  const external = agent.error ? `; ${agent.error}` : "";
+  if (r.stopped) return { phase: Phase.STOPPED, ready: false, message: "shutting down" };
+  const decision = r.resolution?.decision;
+  if (decision === undefined) {
+    return {
+      phase: Phase.WAITING_FOR_RELATION,
+      ready: runsChecked,
+      message: "reading relation data",
+    };
+  }
+  if (decision.kind === "error") {
+    const e = decision.error;
+    return {
+      phase: Phase.INVALID_INPUT,
+      ready: runsChecked,
+      message: `relation data in ${e.path} is invalid: ${e.message}; ${e.hint}; ${running}${crash}`,
+    };
+  }
+  if (decision.kind === "unconfigured") {
+    if (applied) {
+      const message = r.removing
+        ? `no store is configured any more; ${running} during the grace period`
+        : onRemoveKeep
+          ? `no store is configured any more; ${running} (--on-remove keep)`
+          : `no store is configured; ${running}`;
+      return { phase: Phase.RUNNING, ready: runsChecked, message: `${message}${crash}` };
+    }
+    return {
+      phase: Phase.WAITING_FOR_RELATION,
+      ready: false,
+      message: `waiting for relation data: ${decision.reason}`,
+    };
+  }
+  const desired = decision.config;
+  const isDesired = applied !== undefined && sameStore(applied.config, desired);
+  if (r.rejected && sameStore(r.rejected.config, desired) && !isDesired) {
+    return {
+      phase: Phase.DEGRADED,
+      ready: runsChecked,
+      message: `rolled back from ${desired.address}: ${r.rejected.reason}; ${running}${crash}`,
+    };
+  }
+  if (r.checking && !isDesired) {
+    return {
+      phase: Phase.CHECKING,
+      ready: runsChecked,
+      message: `checking ${desired.address} before applying it; ${running}`,
+    };
+  }
+  if (isDesired && applied.checked) {
+    return {
+      phase: Phase.RUNNING,
+      ready: runsChecked,
+      message: `the agent runs with ${desired.address}${crash}${external}`,
+    };
+  }
+  if (isDesired) {
+    return {
+      phase: Phase.DEGRADED,
+      ready: false,
+      message: `the agent runs ${desired.address} although its check failed (--unverified apply): ${hint(r.lastCheck?.diagnosis)}${crash}${external}`,
+    };
+  }
+  const failed =
+    r.lastCheck && !r.lastCheck.ok ? hint(r.lastCheck.diagnosis) : "its check has not passed yet";
+  return {
+    phase: Phase.DEGRADED,
+    ready: runsChecked,
+    message: `holding ${desired.address}: ${failed}; ${running}${crash}`,
+  };
+}
+
+/** The full `parca.sidecar.v1.Status`. */
+export function buildStatus(
+  r: Reconciler,
+  agent: AgentSnapshot,
+  v: View,
+  watchProblems: readonly Problem[],
+): Status {
+  const sources = (r.resolution?.sources ?? []).map((s) => {
+    const missing = r.missingSources().filter((p) => p.path === s.path);
+    const watch = watchProblems.filter((p) => p.path === s.path || s.path.startsWith(`${p.path}/`));
+    return create(SourceSchema, {
+      path: s.path,
+      configured: s.configured,
+      ...(s.error ? { error: problemMessage(s.error) } : {}),
+      warnings: [...missing, ...s.warnings, ...watch].map(problemMessage),
+    });
+  });
+  const decision = r.resolution?.decision;
+  const lastExit = agent.lastExit;
+  return create(StatusSchema, {
+    phase: v.phase,
+    sources,
+    ...(decision?.kind === "configured" ? { desired: storeMessage(decision.config) } : {}),
+    ...(r.applied && agent.running ? { applied: storeMessage(r.applied.config) } : {}),
+    ...(r.lastCheck ? { lastCheck: checkResultMessage(r.lastCheck) } : {}),
+    agent: create(AgentSchema, {
+      state: AGENT_STATES[agent.state],
+      pid: agent.pid,
+      restarts: agent.restarts,
+      ...(agent.startedAt ? { startedAt: timestampFromDate(agent.startedAt) } : {}),
+      ...(lastExit
+        ? {
+            lastExit: create(ExitSchema, {
+              code: lastExit.code,
+              signal: lastExit.signal,
+              at: timestampFromDate(lastExit.at),
+              stderrTail: [...lastExit.stderrTail],
+            }),
+          }
+        : {}),
+    }),
+    agentArgs: agent.running ? [...agent.args] : [],
+    message: v.message,
+    ...(r.appliedCheck ? { appliedCheck: checkResultMessage(r.appliedCheck) } : {}),
+  });
+}

@@ -1,0 +1,138 @@
+import { statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { type FSWatcher, watch } from "chokidar";
+import type { Logger } from "pino";
+import { type Problem, problem } from "../problem.js";
+
+export interface WatchOptions {
+  readonly paths: readonly string[];
+  /** Quiet period after the last relevant event. */
+  readonly debounceMs: number;
+  readonly log: Logger;
+  /** Called once the relation files went quiet after a change. */
+  readonly onChange: () => void;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** The closest directory that exists at or above `path`. */
+function nearestExisting(path: string): string {
+  let dir = path;
+  while (!isDirectory(dir) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+
+/** Whether an event on `changed` can matter to the source at `source`. */
+function concerns(changed: string, source: string): boolean {
+  return changed === source || changed.startsWith(`${source}/`) || source.startsWith(`${changed}/`);
+}
+
+/**
+ * Watches the relation sources with chokidar, as SPEC §6 says: a file source through its parent
+ * directory (a watch on the file itself dies for good after quick rename-overs), a directory
+ * source through itself and its parent (a `..data` swap shows only inside it; its replacement only
+ * in the parent), always with depth 0. It debounces on chokidar's unthrottled `raw` events —
+ * chokidar drops a `change` within 50 ms of the previous one — so the last write always wins.
+ */
+export class RelationWatcher {
+  private readonly sources: string[];
+  private readonly watched = new Set<string>();
+  private watcher: FSWatcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly problems = new Map<string, Problem>();
+
+  constructor(private readonly options: WatchOptions) {
+    this.sources = options.paths.map((p) => resolve(p));
+  }
+
+  /** Watch problems (ENOSPC, permissions), per watched directory, for status. */
+  currentProblems(): Problem[] {
+    return [...this.problems.values()];
+  }
+
+  async start(): Promise<void> {
+    const watcher = watch([], {
+      depth: 0,
+      ignoreInitial: true,
+      followSymlinks: false,
+      persistent: true,
+      atomic: false,
+    });
+    this.watcher = watcher;
+    watcher.on("raw", (_event, name: string | null, details: unknown) => {
+      const base = (details as { watchedPath?: string } | undefined)?.watchedPath ?? "";
+      const changed = name ? join(base, name) : base;
+      // `base` is a watched directory, or a file chokidar watches on its own inside one.
+      const relevant = (source: string) =>
+        concerns(changed, source) || base === source || base.startsWith(`${source}/`);
+      if (this.sources.some(relevant)) this.poke();
+    });
+    watcher.on("error", (err: unknown) => this.report(err));
+    const ready = new Promise<void>((done) => watcher.once("ready", () => done()));
+    this.refresh();
+    await ready;
+  }
+
+  /** Re-aims the watches: sources may have appeared, vanished or turned from file to directory. */
+  refresh(): void {
+    const watcher = this.watcher;
+    if (watcher === undefined) return;
+    const wanted = new Set<string>();
+    for (const source of this.sources) {
+      wanted.add(nearestExisting(dirname(source)));
+      if (isDirectory(source)) wanted.add(source);
+    }
+    const added = [...wanted].filter((p) => !this.watched.has(p));
+    const removed = [...this.watched].filter((p) => !wanted.has(p));
+    if (removed.length > 0) watcher.unwatch(removed);
+    if (added.length > 0) watcher.add(added);
+    for (const p of removed) {
+      this.watched.delete(p);
+      this.problems.delete(p);
+    }
+    for (const p of added) this.watched.add(p);
+    if (added.length + removed.length > 0) {
+      this.options.log.debug(
+        { event: "watch_set", watched: [...this.watched] },
+        "watching relation sources",
+      );
+    }
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.timer);
+    await this.watcher?.close();
+    this.watcher = undefined;
+  }
+
+  private poke(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.refresh();
+      this.options.onChange();
+    }, this.options.debounceMs);
+  }
+
+  private report(err: unknown): void {
+    const e = err as NodeJS.ErrnoException & { path?: string };
+    const path = e?.path ?? "";
+    const hint =
+      e?.code === "ENOSPC"
+        ? "raise fs.inotify.max_user_watches (sysctl); until then changes are picked up only by the periodic rescan"
+        : "check the permissions of the relation directory; until then changes are picked up only by the periodic rescan";
+    const p = problem(
+      "WATCH_FAILED",
+      `cannot watch ${path || "a relation directory"}: ${e?.code ?? e?.message ?? String(err)}`,
+      hint,
+      path,
+    );
+    this.problems.set(path, p);
+    this.options.log.warn({ event: "watch_failed", path, code: e?.code }, p.message);
+  }
+}
