@@ -101,17 +101,14 @@ export function parseCommandLine(
   for (const [name, spec] of names) {
     const variable = envName(name);
     const fromEnv = spec.env ? env[variable] : undefined;
-    if (fromEnv !== undefined && fromEnv !== "") {
-      values.set(
-        name,
-        convert(spec.kind, spec.kind === "strings" ? fromEnv.split(":") : fromEnv, variable),
-      );
-      origin.set(name, variable);
-    }
     const flag = parsed.values[name];
     if (flag !== undefined) {
       values.set(name, convert(spec.kind, flag, `--${name}`));
       origin.set(name, `--${name}`);
+    } else if (fromEnv !== undefined && fromEnv !== "") {
+      const raw = spec.kind === "strings" ? fromEnv.split(":") : fromEnv;
+      values.set(name, convert(spec.kind, raw, variable));
+      origin.set(name, variable);
     }
   }
   return { values, origin, baseArgs };
