@@ -154,12 +154,38 @@ export async function runCommand(
     reload: () => reconciler.reload(),
   };
 
+  const timers: NodeJS.Timeout[] = [];
   const servers: Listening[] = [];
+  let resolveDone: (code: number) => void = () => undefined;
+  const done = new Promise<number>((resolve) => {
+    resolveDone = resolve;
+  });
+  let stopping = false;
+  const hup = () => void reconciler.reload();
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ event: "shutdown", signal }, "stopping");
+    for (const t of timers) clearInterval(t);
+    await watcher.close();
+    // An agent under systemd (external mode) is not ours to stop when the sidecar stops.
+    await reconciler.shutdown(config.mode === "supervise");
+    await Promise.all(servers.map((s) => s.close()));
+    log.info({ event: "stopped" }, "stopped");
+    process.off("SIGHUP", hup);
+    resolveDone(0);
+  };
+  // Handlers first: a SIGHUP's default action would kill the sidecar.
+  process.once("SIGTERM", () => void stop("SIGTERM"));
+  process.once("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGHUP", hup);
+
   try {
     servers.push(await serve(config.listen, api, false));
     if (config.healthListen) servers.push(await serve(config.healthListen, api, true));
   } catch (err) {
     await Promise.all(servers.map((s) => s.close()));
+    process.removeAllListeners("SIGTERM").removeAllListeners("SIGINT").off("SIGHUP", hup);
     throw new StartError(`cannot listen: ${(err as Error).message}`);
   }
   const [main, health] = servers;
@@ -185,30 +211,10 @@ export async function runCommand(
 
   await watcher.start();
   await reconciler.start();
-  const timers: NodeJS.Timeout[] = [];
-  if (config.rescanMs > 0)
+  if (!stopping && config.rescanMs > 0)
     timers.push(setInterval(() => void reconciler.trigger(), config.rescanMs));
-  if (config.recheckMs > 0)
+  if (!stopping && config.recheckMs > 0) {
     timers.push(setInterval(() => void reconciler.recheckApplied(), config.recheckMs));
-
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = async (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      log.info({ event: "shutdown", signal }, "stopping");
-      for (const t of timers) clearInterval(t);
-      await watcher.close();
-      // An agent under systemd (external mode) is not ours to stop when the sidecar stops.
-      await reconciler.shutdown(config.mode === "supervise");
-      await Promise.all(servers.map((s) => s.close()));
-      log.info({ event: "stopped" }, "stopped");
-      process.off("SIGHUP", hup);
-      resolve(0);
-    };
-    const hup = () => void reconciler.reload();
-    process.once("SIGTERM", () => void stop("SIGTERM"));
-    process.once("SIGINT", () => void stop("SIGINT"));
-    process.on("SIGHUP", hup);
-  });
+  }
+  return done;
 }

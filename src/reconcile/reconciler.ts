@@ -348,9 +348,9 @@ export class Reconciler {
     }
     if (this.applied !== applied) return;
     if (this.lastCheck.ok) {
+      await this.remember(applied.config, applied.rollbackTo);
       applied.checked = true;
       this.retryAttempt = 0;
-      await this.remember(applied.config, applied.rollbackTo);
       this.options.log.info(
         { event: "check_passed", address: applied.config.address },
         "the running config now passes its check",
@@ -423,9 +423,10 @@ export class Reconciler {
       rollbackTo ?? (this.applied?.checked ? this.applied.config : this.knownGood?.current);
     const target = previous && !sameStore(previous, config) ? previous : undefined;
     await this.options.runner.apply(launch);
+    // Persisted before status can show it as running: what status says has been written.
+    if (checked) await this.remember(config, target);
     this.applied = { config, launch, checked, at: Date.now(), earlyExits: 0, rollbackTo: target };
     this.removing = false;
-    if (checked) await this.remember(config, target);
     this.options.log.info(
       { event: "config_applied", address: config.address, insecure: config.insecure, checked },
       checked ? "config applied" : "config applied although its check failed (--unverified apply)",

@@ -45,6 +45,7 @@ export class RelationWatcher {
   private readonly watched = new Set<string>();
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private started = false;
   private readonly problems = new Map<string, Problem>();
 
   constructor(private readonly options: WatchOptions) {
@@ -77,31 +78,34 @@ export class RelationWatcher {
     const ready = new Promise<void>((done) => watcher.once("ready", () => done()));
     this.refresh();
     await ready;
+    this.started = true;
   }
 
-  /** Re-aims the watches: sources may have appeared, vanished or turned from file to directory. */
+  /**
+   * Adds watches for sources that appeared or turned into directories. Watches are never
+   * removed: chokidar's unwatch of a directory also ignores everything below it from then on,
+   * and the set stays small (each source's directory, its nearest existing ancestor, itself).
+   */
   refresh(): void {
     const watcher = this.watcher;
     if (watcher === undefined) return;
-    const wanted = new Set<string>();
+    const added: string[] = [];
     for (const source of this.sources) {
-      wanted.add(nearestExisting(dirname(source)));
-      if (isDirectory(source)) wanted.add(source);
+      for (const path of [
+        nearestExisting(dirname(source)),
+        ...(isDirectory(source) ? [source] : []),
+      ]) {
+        if (!this.watched.has(path)) {
+          this.watched.add(path);
+          added.push(path);
+        }
+      }
     }
-    const added = [...wanted].filter((p) => !this.watched.has(p));
-    const removed = [...this.watched].filter((p) => !wanted.has(p));
-    if (removed.length > 0) watcher.unwatch(removed);
-    if (added.length > 0) watcher.add(added);
-    for (const p of removed) {
-      this.watched.delete(p);
-      this.problems.delete(p);
-    }
-    for (const p of added) this.watched.add(p);
-    if (added.length + removed.length > 0) {
-      this.options.log.debug(
-        { event: "watch_set", watched: [...this.watched] },
-        "watching relation sources",
-      );
+    if (added.length > 0) {
+      watcher.add(added);
+      this.options.log.debug({ event: "watch_added", paths: added }, "watching relation sources");
+      // What was written before the new watch took hold is caught by one more read.
+      if (this.started) this.poke();
     }
   }
 

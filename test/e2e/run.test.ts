@@ -234,8 +234,13 @@ describe("run, end to end", () => {
       expect(await sc.health("readiness")).toBe(Serving.SERVING);
     }
     await writeFile(e.relation, Buffer.from([0xff, 0x00, 0x13]));
-    await sc.waitStatus("MALFORMED", (s) => s.sources[0]?.error?.code === "MALFORMED");
-    expect(starts(e)).toHaveLength(1);
+    const malformed = await sc.waitStatus(
+      "MALFORMED",
+      (s) => s.sources[0]?.error?.code === "MALFORMED",
+    );
+    expect(malformed.agent?.pid).toBe(running.agent?.pid);
+    await waitFor("the agent's one start", () => starts(e).length === 1);
+    expect(malformed.agent?.restarts).toBe(0);
   });
 
   it("stops the agent when the relation is removed: NOT_SERVING, WAITING_FOR_RELATION", async () => {

@@ -43,11 +43,23 @@ export function silentEndpoint(): Promise<Endpoint> {
   return listen(createNetServer(), new Set());
 }
 
-/** A port on which nothing listens any more. */
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createNetServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A port on which nothing listens. Drawn below Linux's ephemeral range (32768+), so a server
+ * another test binds on port 0 cannot take it meanwhile.
+ */
 export async function refusedPort(): Promise<number> {
-  const endpoint = await silentEndpoint();
-  await endpoint.close();
-  return endpoint.port;
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await portIsFree(port)) return port;
+  }
 }
 
 /**
