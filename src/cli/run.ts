@@ -2,6 +2,7 @@ import { mkdir, realpath, rm, writeFile } from "node:fs/promises";
 import { ExternalRunner } from "../agent/external.js";
 import type { Runner } from "../agent/runner.js";
 import { Supervisor } from "../agent/supervisor.js";
+import { Metrics } from "../api/metrics.js";
 import { type Listening, serve } from "../api/server.js";
 import { ENV_TOKEN, FLAG_TOKEN } from "../flag-names.js";
 import { Phase } from "../gen/parca/sidecar/v1/sidecar_pb.js";
@@ -101,6 +102,7 @@ export async function runCommand(
     // A predecessor killed without cleaning up may have left its agent running.
     await runner.reapPredecessors();
   }
+  const metrics = new Metrics(() => runner.snapshot());
   const reconciler = new Reconciler({
     paths: config.relations,
     baseArgs: config.baseArgs,
@@ -111,14 +113,17 @@ export async function runCommand(
     minUptimeMs: config.minUptimeMs,
     retry: RETRY,
     runner,
-    checker: storeChecker({
-      baseArgs: config.baseArgs,
-      env: agentEnv,
-      timeoutMs: config.checkTimeoutMs,
-      ...(config.caFile ? { caFile: config.caFile } : {}),
-      ...(config.agentVersion ? { agentVersion: config.agentVersion } : {}),
-      secrets,
-    }),
+    observer: metrics.observer,
+    checker: metrics.counting(
+      storeChecker({
+        baseArgs: config.baseArgs,
+        env: agentEnv,
+        timeoutMs: config.checkTimeoutMs,
+        ...(config.caFile ? { caFile: config.caFile } : {}),
+        ...(config.agentVersion ? { agentVersion: config.agentVersion } : {}),
+        secrets,
+      }),
+    ),
     state: new StateFile(stateDir),
     log: log.child({ component: "reconcile" }),
     secrets,
@@ -127,7 +132,7 @@ export async function runCommand(
     paths: config.relations,
     debounceMs: config.debounceMs,
     log: log.child({ component: "watch" }),
-    onChange: () => void reconciler.trigger(),
+    onChange: (firstEventAt) => void reconciler.trigger(firstEventAt),
   });
   const current = () => {
     const agent = runner.snapshot();
@@ -183,17 +188,21 @@ export async function runCommand(
   try {
     servers.push(await serve(config.listen, api, false));
     if (config.healthListen) servers.push(await serve(config.healthListen, api, true));
+    if (config.metricsListen) servers.push(await metrics.serve(config.metricsListen));
   } catch (err) {
     await Promise.all(servers.map((s) => s.close()));
     process.removeAllListeners("SIGTERM").removeAllListeners("SIGINT").off("SIGHUP", hup);
     throw new StartError(`cannot listen: ${(err as Error).message}`);
   }
-  const [main, health] = servers;
+  const [main, ...others] = servers;
+  const health = config.healthListen ? others.shift() : undefined;
+  const metricsAt = config.metricsListen ? others.shift() : undefined;
   log.info(
     {
       event: "listening",
       address: main?.address,
       healthAddress: health?.address,
+      metricsAddress: metricsAt?.address,
       mode: config.mode,
       stateDir,
     },

@@ -14,6 +14,12 @@ import type { KnownGood, StateFile } from "./state-file.js";
 export type Unverified = "hold" | "apply";
 export type OnRemove = "stop" | "keep";
 
+/** What the loop reports for metrics. */
+export interface ReconcileObserver {
+  /** A config was applied; `reactionMs` from the first file event that led to it, if any. */
+  applied(checked: boolean, reactionMs: number | undefined): void;
+}
+
 export interface ReconcilerOptions {
   readonly paths: readonly string[];
   readonly baseArgs: readonly string[];
@@ -29,6 +35,7 @@ export interface ReconcilerOptions {
   readonly state: StateFile;
   readonly log: Logger;
   readonly secrets: Secrets;
+  readonly observer?: ReconcileObserver;
 }
 
 /** The config the agent runs with, and how it got there. */
@@ -87,6 +94,8 @@ export class Reconciler {
   private removeTimer: NodeJS.Timeout | undefined;
   private uptimeTimer: NodeJS.Timeout | undefined;
   private checkInFlight: Promise<CheckResult | undefined> | undefined;
+  /** When the first file event not yet acted upon happened (performance.now()). */
+  private eventAt: number | undefined;
   private readonly missingAtStart = new Set<string>();
   private readonly listeners = new Set<() => void>();
   private readonly unsubscribe: () => void;
@@ -132,8 +141,12 @@ export class Reconciler {
     await this.trigger();
   }
 
-  /** Re-reads the sources and reconciles; coalesced with any reconcile not yet started. */
-  trigger(): Promise<void> {
+  /**
+   * Re-reads the sources and reconciles; coalesced with any reconcile not yet started.
+   * `eventAt` (performance.now()) is when a file event started this, for the reaction time.
+   */
+  trigger(eventAt?: number): Promise<void> {
+    if (eventAt !== undefined) this.eventAt ??= eventAt;
     if (this.pending) return this.pending;
     const run = this.enqueue(async () => {
       this.pending = undefined;
@@ -247,6 +260,8 @@ export class Reconciler {
   }
 
   private async reconcile(): Promise<void> {
+    const eventAt = this.eventAt;
+    this.eventAt = undefined;
     const resolution = await this.readStable();
     const before = this.resolution;
     this.resolution = resolution;
@@ -291,10 +306,10 @@ export class Reconciler {
       this.changed();
       return;
     }
-    await this.checkAndApply(config);
+    await this.checkAndApply(config, eventAt);
   }
 
-  private async checkAndApply(config: StoreConfig): Promise<void> {
+  private async checkAndApply(config: StoreConfig, eventAt?: number): Promise<void> {
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.checking = true;
@@ -310,6 +325,7 @@ export class Reconciler {
     // A newer config supersedes this one: let the next reconcile deal with it.
     const now = await this.readStable();
     if (now.decision.kind !== "configured" || !sameStore(now.decision.config, config)) {
+      if (eventAt !== undefined) this.eventAt ??= eventAt;
       this.resolution = now;
       this.changed();
       void this.trigger();
@@ -321,7 +337,7 @@ export class Reconciler {
         { event: "check_passed", address: config.address, durationMs: result.durationMs },
         "store check passed",
       );
-      await this.apply(config, true);
+      await this.apply(config, true, undefined, eventAt);
       return;
     }
     const d = result.diagnosis;
@@ -329,7 +345,7 @@ export class Reconciler {
       { event: "check_failed", address: config.address, code: d?.code, hint: d?.hint },
       `store check failed: ${d?.message ?? "unknown"}`,
     );
-    if (this.options.unverified === "apply") await this.apply(config, false);
+    if (this.options.unverified === "apply") await this.apply(config, false, undefined, eventAt);
     this.scheduleRetry();
     this.changed();
   }
@@ -417,12 +433,17 @@ export class Reconciler {
     config: StoreConfig,
     checked: boolean,
     rollbackTo?: StoreConfig,
+    eventAt?: number,
   ): Promise<void> {
     const launch = this.launchFor(config);
     const previous =
       rollbackTo ?? (this.applied?.checked ? this.applied.config : this.knownGood?.current);
     const target = previous && !sameStore(previous, config) ? previous : undefined;
     await this.options.runner.apply(launch);
+    this.options.observer?.applied(
+      checked,
+      eventAt === undefined ? undefined : performance.now() - eventAt,
+    );
     // Persisted before status can show it as running: what status says has been written.
     if (checked) await this.remember(config, target);
     this.applied = { config, launch, checked, at: Date.now(), earlyExits: 0, rollbackTo: target };

@@ -9,8 +9,8 @@ export interface WatchOptions {
   /** Quiet period after the last relevant event. */
   readonly debounceMs: number;
   readonly log: Logger;
-  /** Called once the relation files went quiet after a change. */
-  readonly onChange: () => void;
+  /** Called once the relation files went quiet; `firstEventAt` is performance.now() of the first event. */
+  readonly onChange: (firstEventAt: number) => void;
 }
 
 function isDirectory(path: string): boolean {
@@ -46,6 +46,7 @@ export class RelationWatcher {
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
   private started = false;
+  private firstEventAt: number | undefined;
   private readonly problems = new Map<string, Problem>();
 
   constructor(private readonly options: WatchOptions) {
@@ -116,10 +117,13 @@ export class RelationWatcher {
   }
 
   private poke(): void {
+    this.firstEventAt ??= performance.now();
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
+      const at = this.firstEventAt ?? performance.now();
+      this.firstEventAt = undefined;
       this.refresh();
-      this.options.onChange();
+      this.options.onChange(at);
     }, this.options.debounceMs);
   }
 

@@ -55,6 +55,7 @@ export class Sidecar {
   readonly statuses: Status[] = [];
   address = "";
   healthAddress = "";
+  metricsAddress = "";
   private client: Client | undefined;
   private watch: grpc.ClientReadableStream<WatchStatusResponse> | undefined;
   exitCode: number | null = null;
@@ -89,6 +90,7 @@ export class Sidecar {
     });
     sidecar.address = String(listening.address);
     sidecar.healthAddress = String(listening.healthAddress ?? "");
+    sidecar.metricsAddress = String(listening.metricsAddress ?? "");
     const Ctor = grpc.makeGenericClientConstructor(
       serviceDefinition(SidecarService),
       "SidecarService",

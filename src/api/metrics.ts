@@ -1,0 +1,107 @@
+import { createServer } from "node:http";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { AgentSnapshot } from "../agent/runner.js";
+import type { Checker } from "../reconcile/checker.js";
+import type { ReconcileObserver } from "../reconcile/reconciler.js";
+import type { Listening } from "./server.js";
+
+/** The sidecar's Prometheus metrics, with the process defaults. */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly checks: Counter<"result">;
+  private readonly applies: Counter;
+  private readonly reaction: Histogram;
+
+  constructor(agent: () => AgentSnapshot) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: "parca_agent_sidecar_agent_up",
+      help: "1 while the agent runs (external mode: the last restart command succeeded), else 0.",
+      registers,
+      collect() {
+        const a = agent();
+        this.set(a.running && a.state !== "BACKOFF" ? 1 : 0);
+      },
+    });
+    let seenRestarts = 0;
+    new Counter({
+      name: "parca_agent_sidecar_agent_restarts_total",
+      help: "Agent restarts: config changes and crash restarts.",
+      registers,
+      collect() {
+        const restarts = agent().restarts;
+        if (restarts > seenRestarts) this.inc(restarts - seenRestarts);
+        seenRestarts = restarts;
+      },
+    });
+    this.checks = new Counter({
+      name: "parca_agent_sidecar_store_checks_total",
+      help: "Store checks by result: ok, or the diagnosis code.",
+      labelNames: ["result"],
+      registers,
+    });
+    this.applies = new Counter({
+      name: "parca_agent_sidecar_config_applies_total",
+      help: "Store configs applied to the agent.",
+      registers,
+    });
+    this.reaction = new Histogram({
+      name: "parca_agent_sidecar_reaction_seconds",
+      help: "From the first relation file event to the agent started with the new flags, check included.",
+      buckets: [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30],
+      registers,
+    });
+  }
+
+  /** A checker that counts what the wrapped one answers. */
+  counting(checker: Checker): Checker {
+    return {
+      check: async (config) => {
+        const result = await checker.check(config);
+        this.checks.inc({ result: result.ok ? "ok" : (result.diagnosis?.code ?? "UNKNOWN") });
+        return result;
+      },
+    };
+  }
+
+  readonly observer: ReconcileObserver = {
+    applied: (_checked, reactionMs) => {
+      this.applies.inc();
+      if (reactionMs !== undefined) this.reaction.observe(reactionMs / 1000);
+    },
+  };
+
+  /** Serves `/metrics` over plain HTTP on `host:port`. */
+  serve(address: string): Promise<Listening> {
+    const colon = address.lastIndexOf(":");
+    const host = address.slice(0, colon).replace(/^\[|\]$/g, "");
+    const port = Number(address.slice(colon + 1));
+    const server = createServer((req, res) => {
+      if (req.method !== "GET" || (req.url ?? "").split("?")[0] !== "/metrics") {
+        res.writeHead(404, { "content-type": "text/plain" }).end("not found: try /metrics\n");
+        return;
+      }
+      this.registry.metrics().then(
+        (text) => res.writeHead(200, { "content-type": this.registry.contentType }).end(text),
+        (err: unknown) =>
+          res.writeHead(500, { "content-type": "text/plain" }).end(`${(err as Error).message}\n`),
+      );
+    });
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        const bound = server.address();
+        const realPort = typeof bound === "object" && bound ? bound.port : port;
+        resolve({
+          address: `${address.slice(0, colon)}:${realPort}`,
+          close: () =>
+            new Promise<void>((done) => {
+              server.closeAllConnections();
+              server.close(() => done());
+            }),
+        });
+      });
+    });
+  }
+}

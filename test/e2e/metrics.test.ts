@@ -1,0 +1,110 @@
+import { rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { Phase } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
+import { killStrayStandins, STANDIN, standinProcesses, waitFor } from "../support/procs.js";
+import { Sidecar } from "../support/sidecar.js";
+import { TestStore } from "../support/store.js";
+import { tempDir } from "../support/tmp.js";
+
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+  const left = standinProcesses();
+  await killStrayStandins();
+  expect(left).toEqual([]);
+});
+
+/** Sample values from Prometheus text, by metric name with labels as written. */
+function samples(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#") || line.trim() === "") continue;
+    const at = line.lastIndexOf(" ");
+    out.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return out;
+}
+
+async function scrape(address: string): Promise<Map<string, number>> {
+  const res = await fetch(`http://${address}/metrics`);
+  expect(res.status).toBe(200);
+  expect(res.headers.get("content-type")).toContain("text/plain");
+  return samples(await res.text());
+}
+
+async function writeRelation(path: string, bag: Record<string, string>) {
+  await writeFile(`${path}.tmp`, JSON.stringify(bag));
+  await rename(`${path}.tmp`, path);
+}
+
+describe("--metrics-listen", () => {
+  it("serves Prometheus metrics that move with the sidecar", async () => {
+    const dir = await tempDir();
+    const relation = join(dir, "relation.json");
+    const [a, b] = [await TestStore.start({ token: "t-a" }), await TestStore.start()];
+    cleanup.push(
+      () => a.stop(),
+      () => b.stop(),
+    );
+    const sc = await Sidecar.start([
+      "--relation",
+      relation,
+      "--agent",
+      STANDIN,
+      "--state-dir",
+      join(dir, "state"),
+      "--metrics-listen",
+      "127.0.0.1:0",
+      "--debounce-ms",
+      "20",
+    ]);
+    cleanup.push(() => sc.stop());
+    const before = await scrape(sc.metricsAddress);
+    expect(before.get("parca_agent_sidecar_agent_up")).toBe(0);
+    expect(before.get("parca_agent_sidecar_config_applies_total")).toBe(0);
+    expect(before.get("parca_agent_sidecar_agent_restarts_total")).toBe(0);
+    expect(before.get("parca_agent_sidecar_reaction_seconds_count")).toBe(0);
+    expect(before.has("process_cpu_seconds_total")).toBe(true);
+    expect(before.has("nodejs_heap_size_used_bytes")).toBe(true);
+
+    await writeRelation(relation, {
+      "remote-store-address": a.address,
+      "remote-store-insecure": "true",
+      "remote-store-bearer-token": "t-a",
+    });
+    await sc.waitStatus("RUNNING on a", (s) => s.phase === Phase.RUNNING);
+    await writeRelation(relation, {
+      "remote-store-address": a.address,
+      "remote-store-insecure": "true",
+      "remote-store-bearer-token": "wrong",
+    });
+    await sc.waitStatus("held", (s) => s.lastCheck?.diagnosis?.code === "UNAUTHENTICATED");
+    await writeRelation(relation, {
+      "remote-store-address": b.address,
+      "remote-store-insecure": "true",
+    });
+    await sc.waitStatus(
+      "RUNNING on b",
+      (s) => s.applied?.address === b.address && s.phase === Phase.RUNNING,
+    );
+
+    const after = await waitFor("restarts counted", async () => {
+      const m = await scrape(sc.metricsAddress);
+      return (m.get("parca_agent_sidecar_agent_restarts_total") ?? 0) >= 1 ? m : undefined;
+    });
+    expect(after.get("parca_agent_sidecar_agent_up")).toBe(1);
+    expect(after.get("parca_agent_sidecar_config_applies_total")).toBe(2);
+    expect(after.get('parca_agent_sidecar_store_checks_total{result="ok"}')).toBeGreaterThanOrEqual(
+      2,
+    );
+    expect(
+      after.get('parca_agent_sidecar_store_checks_total{result="UNAUTHENTICATED"}'),
+    ).toBeGreaterThanOrEqual(1);
+    expect(after.get("parca_agent_sidecar_reaction_seconds_count")).toBe(2);
+    expect(after.get("parca_agent_sidecar_reaction_seconds_sum")).toBeGreaterThan(0);
+    const res = await fetch(`http://${sc.metricsAddress}/other`);
+    expect(res.status).toBe(404);
+    expect(JSON.stringify([...after])).not.toContain("t-a");
+  });
+});
