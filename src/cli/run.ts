@@ -13,6 +13,7 @@ import { StateFile } from "../reconcile/state-file.js";
 import { buildStatus, view } from "../reconcile/status.js";
 import { RelationWatcher } from "../reconcile/watch.js";
 import { diagnose } from "../store/diagnosis.js";
+import { secureContextFor } from "../store/tls-context.js";
 import type { RunConfig } from "./run-config.js";
 
 /** A failure to start: printed on stderr, exit 1. */
@@ -34,6 +35,17 @@ async function prepareStateDir(dir: string): Promise<string> {
   } catch (err) {
     throw new StartError(
       `state dir ${dir} is unusable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+}
+
+function warmTrust(config: RunConfig, env: NodeJS.ProcessEnv, log: Logger): void {
+  try {
+    secureContextFor({ ...(config.caFile ? { caFile: config.caFile } : {}), env });
+  } catch (err) {
+    log.warn(
+      { event: "trust_load_failed", error: (err as Error).message },
+      "cannot load the CA certificates",
     );
   }
 }
@@ -218,8 +230,11 @@ export async function runCommand(
     }
   });
 
+  // Loading a few hundred system roots costs ~100 ms: do it now, not in the first TLS check.
+  setImmediate(() => warmTrust(config, agentEnv, log));
   await watcher.start();
   await reconciler.start();
+  log.info({ event: "started", relations: config.relations }, "watching the relation data");
   if (!stopping && config.rescanMs > 0)
     timers.push(setInterval(() => void reconciler.trigger(), config.rescanMs));
   if (!stopping && config.recheckMs > 0) {

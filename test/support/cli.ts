@@ -1,8 +1,9 @@
 import { execFile } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { main } from "../../src/cli/main.js";
+import { ROOT } from "./root.js";
 
-export const CLI = fileURLToPath(new URL("../../dist/cli.js", import.meta.url));
+export const CLI = join(ROOT, "dist", "cli.js");
 
 export interface CliResult {
   readonly code: number;

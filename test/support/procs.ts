@@ -1,9 +1,10 @@
 import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
+import { ROOT } from "./root.js";
 
-export const STANDIN = fileURLToPath(new URL("./agents/standin.mjs", import.meta.url));
-const AGENTS_DIR = fileURLToPath(new URL("./agents/", import.meta.url));
+const AGENTS_DIR = join(ROOT, "test", "support", "agents", "/");
+export const STANDIN = join(AGENTS_DIR, "standin.mjs");
 
 /** Live processes started from test/support/agents (stand-in agents), with their argv. */
 export function standinProcesses(): { pid: number; argv: string[] }[] {

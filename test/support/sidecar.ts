@@ -83,11 +83,14 @@ export class Sidecar {
       },
     );
     const sidecar = new Sidecar(child);
-    const listening = await waitFor("the sidecar to listen", () => {
-      if (sidecar.exitCode !== null)
+    // "started": the API listens, the watches are set and the first reconcile has run.
+    await waitFor("the sidecar to start", () => {
+      if (sidecar.exitCode !== null) {
         throw new Error(`sidecar exited ${sidecar.exitCode}: ${sidecar.text()}`);
-      return sidecar.logs().find((l) => l.event === "listening");
+      }
+      return sidecar.logs().some((l) => l.event === "started");
     });
+    const listening = sidecar.logs().find((l) => l.event === "listening") ?? {};
     sidecar.address = String(listening.address);
     sidecar.healthAddress = String(listening.healthAddress ?? "");
     sidecar.metricsAddress = String(listening.metricsAddress ?? "");

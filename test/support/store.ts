@@ -18,8 +18,8 @@ export type HealthMode = "SERVING" | "NOT_SERVING" | "missing";
 export interface TestStoreOptions {
   /** Serve TLS with this certificate (grpc-js: TLS 1.3, ALPN h2). */
   readonly tls?: { readonly leaf: Issued; readonly clientCa?: Issued };
-  /** Require `authorization: Bearer <token>` on ProfileStoreService calls. */
-  readonly token?: string;
+  /** Require `authorization: Bearer <token>` (any of these) on ProfileStoreService calls. */
+  readonly token?: string | readonly string[];
   /** What a missing or wrong token gets. */
   readonly tokenDenied?: "UNAUTHENTICATED" | "PERMISSION_DENIED";
   readonly health?: HealthMode;
@@ -92,7 +92,8 @@ export class TestStore {
       const denied = (call: { metadata: grpc.Metadata }): grpc.ServiceError | null => {
         if (options.token === undefined) return null;
         const auth = call.metadata.get("authorization").map(String);
-        if (auth.includes(`Bearer ${options.token}`)) return null;
+        const accepted = typeof options.token === "string" ? [options.token] : options.token;
+        if (accepted.some((t) => auth.includes(`Bearer ${t}`))) return null;
         const code =
           options.tokenDenied === "PERMISSION_DENIED"
             ? grpc.status.PERMISSION_DENIED
