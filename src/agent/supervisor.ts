@@ -311,7 +311,7 @@ export class Supervisor implements Runner {
     if (child === undefined) return;
     child.stopping = true;
     this.setState("STOPPING");
-    const how = await stopGroup(child.pgid, this.options.stopTimeoutMs);
+    const how = await stopGroup(child.pgid, this.options.stopTimeoutMs, child.done);
     await child.done;
     await rm(this.pidfilePath(), { force: true });
     this.options.log.info({ event: "agent_stopped", pid: child.pgid, how }, "agent stopped");

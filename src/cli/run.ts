@@ -114,7 +114,16 @@ export async function runCommand(
     // A predecessor killed without cleaning up may have left its agent running.
     await runner.reapPredecessors();
   }
-  const metrics = new Metrics(() => runner.snapshot());
+  // Metrics only when served: their event-loop monitor wakes the process up all the time.
+  const metrics = config.metricsListen ? new Metrics(() => runner.snapshot()) : undefined;
+  const checker = storeChecker({
+    baseArgs: config.baseArgs,
+    env: agentEnv,
+    timeoutMs: config.checkTimeoutMs,
+    ...(config.caFile ? { caFile: config.caFile } : {}),
+    ...(config.agentVersion ? { agentVersion: config.agentVersion } : {}),
+    secrets,
+  });
   const reconciler = new Reconciler({
     paths: config.relations,
     baseArgs: config.baseArgs,
@@ -125,17 +134,8 @@ export async function runCommand(
     minUptimeMs: config.minUptimeMs,
     retry: RETRY,
     runner,
-    observer: metrics.observer,
-    checker: metrics.counting(
-      storeChecker({
-        baseArgs: config.baseArgs,
-        env: agentEnv,
-        timeoutMs: config.checkTimeoutMs,
-        ...(config.caFile ? { caFile: config.caFile } : {}),
-        ...(config.agentVersion ? { agentVersion: config.agentVersion } : {}),
-        secrets,
-      }),
-    ),
+    ...(metrics ? { observer: metrics.observer } : {}),
+    checker: metrics ? metrics.counting(checker) : checker,
     state: new StateFile(stateDir),
     log: log.child({ component: "reconcile" }),
     secrets,
@@ -200,7 +200,7 @@ export async function runCommand(
   try {
     servers.push(await serve(config.listen, api, false));
     if (config.healthListen) servers.push(await serve(config.healthListen, api, true));
-    if (config.metricsListen) servers.push(await metrics.serve(config.metricsListen));
+    if (metrics && config.metricsListen) servers.push(await metrics.serve(config.metricsListen));
   } catch (err) {
     await Promise.all(servers.map((s) => s.close()));
     process.removeAllListeners("SIGTERM").removeAllListeners("SIGINT").off("SIGHUP", hup);

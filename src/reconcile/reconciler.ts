@@ -60,6 +60,11 @@ export interface Rejected {
 const MAX_STABLE_READS = 10;
 const ROLLBACK_AFTER_EARLY_EXITS = 3;
 
+/** `dns 0.2 tcp 0.4 …` in ms, for the log. */
+function stageTimes(result: CheckResult): string {
+  return result.stages.map((s) => `${s.name} ${s.durationMs.toFixed(1)}`).join(" ");
+}
+
 function sameResolution(a: Resolution, b: Resolution): boolean {
   const key = (r: Resolution) =>
     JSON.stringify([
@@ -94,6 +99,8 @@ export class Reconciler {
   private removeTimer: NodeJS.Timeout | undefined;
   private uptimeTimer: NodeJS.Timeout | undefined;
   private checkInFlight: Promise<CheckResult | undefined> | undefined;
+  /** Triggers so far: a check that saw none arrive need not re-read the sources after. */
+  private events = 0;
   /** When the first file event not yet acted upon happened (performance.now()). */
   private eventAt: number | undefined;
   private readonly missingAtStart = new Set<string>();
@@ -146,6 +153,7 @@ export class Reconciler {
    * `eventAt` (performance.now()) is when a file event started this, for the reaction time.
    */
   trigger(eventAt?: number): Promise<void> {
+    this.events++;
     if (eventAt !== undefined) this.eventAt ??= eventAt;
     if (this.pending) return this.pending;
     const run = this.enqueue(async () => {
@@ -314,18 +322,27 @@ export class Reconciler {
     this.retryTimer = undefined;
     this.checking = true;
     this.changed();
+    const eventsBefore = this.events;
     let result: CheckResult;
     try {
       result = await this.options.checker.check(config);
-    } finally {
+    } catch (err) {
       this.checking = false;
+      throw err;
     }
+    // Still "checking" while a passed config is being applied: status never shows it held.
+    if (!result.ok) this.checking = false;
     this.lastCheck = result;
     this.lastChecked = config;
-    // A newer config supersedes this one: let the next reconcile deal with it.
-    const now = await this.readStable();
-    if (now.decision.kind !== "configured" || !sameStore(now.decision.config, config)) {
+    // A newer config supersedes this one: let the next reconcile deal with it. Without a file
+    // event during the check (and no rescan pending), the data read before it still stands.
+    const now =
+      this.pending === undefined && this.events === eventsBefore
+        ? undefined
+        : await this.readStable();
+    if (now && (now.decision.kind !== "configured" || !sameStore(now.decision.config, config))) {
       if (eventAt !== undefined) this.eventAt ??= eventAt;
+      this.checking = false;
       this.resolution = now;
       this.changed();
       void this.trigger();
@@ -334,10 +351,20 @@ export class Reconciler {
     if (result.ok) {
       this.retryAttempt = 0;
       this.options.log.info(
-        { event: "check_passed", address: config.address, durationMs: result.durationMs },
+        {
+          event: "check_passed",
+          address: config.address,
+          durationMs: result.durationMs,
+          stages: stageTimes(result),
+        },
         "store check passed",
       );
-      await this.apply(config, true, undefined, eventAt);
+      try {
+        await this.apply(config, true, undefined, eventAt);
+      } finally {
+        this.checking = false;
+        this.changed();
+      }
       return;
     }
     const d = result.diagnosis;

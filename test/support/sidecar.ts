@@ -73,7 +73,11 @@ export class Sidecar {
     );
   }
 
-  static async start(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Sidecar> {
+  static async start(
+    args: readonly string[],
+    env: NodeJS.ProcessEnv = {},
+    options: { watchStatus?: boolean } = {},
+  ): Promise<Sidecar> {
     const child = spawn(
       process.execPath,
       [CLI, "run", "--listen", "127.0.0.1:0", "--log-format", "json", ...args],
@@ -102,12 +106,14 @@ export class Sidecar {
       sidecar.address,
       grpc.credentials.createInsecure(),
     ) as unknown as Client;
-    sidecar.watch = sidecar.client.watchStatus(create(WatchStatusRequestSchema));
-    sidecar.watch.on(
-      "data",
-      (r: WatchStatusResponse) => r.status && sidecar.statuses.push(r.status),
-    );
-    sidecar.watch.on("error", () => undefined);
+    if (options.watchStatus !== false) {
+      sidecar.watch = sidecar.client.watchStatus(create(WatchStatusRequestSchema));
+      sidecar.watch.on(
+        "data",
+        (r: WatchStatusResponse) => r.status && sidecar.statuses.push(r.status),
+      );
+      sidecar.watch.on("error", () => undefined);
+    }
     return sidecar;
   }
 
