@@ -19,6 +19,10 @@ export class Secrets {
     return this.values.values();
   }
 
+  get size(): number {
+    return this.values.size;
+  }
+
   scrub(text: string): string {
     return this.values.size === 0 ? text : scrub(text, this.values);
   }
@@ -52,6 +56,35 @@ export function prettyLine(json: string): string {
   return `${time} ${level.padEnd(5)} ${who ? `[${who}] ` : ""}${String(entry.msg ?? "")}${fields ? ` ${fields}` : ""}\n`;
 }
 
+/** Fields whose values are constants from the code: never secret, and kept intact for parsers. */
+const STRUCTURAL = new Set(["event", "component"]);
+
+function scrubValues(value: unknown, secrets: Secrets): unknown {
+  if (typeof value === "string") return secrets.scrub(value);
+  if (Array.isArray(value)) return value.map((v) => scrubValues(v, secrets));
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, STRUCTURAL.has(k) ? v : scrubValues(v, secrets)]),
+    );
+  }
+  return value;
+}
+
+/**
+ * Scrubs a serialized log line. Inside its string values, not across the line: a short token
+ * (say "ta") must not turn the key "status" into garbage or break the JSON.
+ */
+export function scrubLine(line: string, secrets: Secrets): string {
+  if (secrets.size === 0) return line;
+  let entry: unknown;
+  try {
+    entry = JSON.parse(line);
+  } catch {
+    return secrets.scrub(line);
+  }
+  return `${JSON.stringify(scrubValues(entry, secrets))}\n`;
+}
+
 export interface LoggerOptions {
   readonly level: string;
   readonly format: LogFormat;
@@ -66,7 +99,7 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions): Logger {
   const stream = {
     write(line: string) {
-      const clean = options.secrets.scrub(line);
+      const clean = scrubLine(line, options.secrets);
       options.destination.write(options.format === "pretty" ? prettyLine(clean) : clean);
     },
   };

@@ -5,11 +5,13 @@ import { basename, dirname, join } from "node:path";
 /**
  * Writes a file so that readers see the old content or the new, never a mix: a temp file in the
  * same directory, fsync, rename over the target, fsync of the directory. Mode 0600 by default.
+ * `durable: false` skips the fsyncs, for files that mean nothing after a reboot (the pidfile).
  */
 export async function writeFileAtomic(
   path: string,
   content: string | Uint8Array,
   mode = 0o600,
+  durable = true,
 ): Promise<void> {
   const dir = dirname(path);
   const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
@@ -18,7 +20,7 @@ export async function writeFileAtomic(
     try {
       await handle.writeFile(content);
       await handle.chmod(mode);
-      await handle.sync();
+      if (durable) await handle.sync();
     } finally {
       await handle.close();
     }
@@ -27,6 +29,7 @@ export async function writeFileAtomic(
     await rm(temp, { force: true });
     throw err;
   }
+  if (!durable) return;
   const dirHandle = await open(dir, "r").catch(() => undefined);
   if (dirHandle) {
     await dirHandle.sync().catch(() => undefined);

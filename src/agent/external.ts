@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { Secrets } from "../log.js";
 import { writeFileAtomic } from "./atomic.js";
 import { redactArgv } from "./flags.js";
-import { type FlagsFormat, formatFlagsFile } from "./flags-file.js";
+import { type FlagsFormat, FlagsFormatError, formatFlagsFile } from "./flags-file.js";
 import {
   type AgentSnapshot,
   type ExitInfo,
@@ -12,6 +12,7 @@ import {
   type Runner,
   type RunnerEvent,
 } from "./runner.js";
+import { ApplyError, writeTokenFile } from "./token-file.js";
 
 export interface ExternalOptions {
   readonly flagsFile: string;
@@ -64,13 +65,24 @@ export class ExternalRunner implements Runner {
     return this.serial(async () => {
       const { options } = this;
       this.error = undefined;
+      // Nothing is restarted unless both files are in place: the running agent stays as it is.
+      if (launch.tokenFile) await writeTokenFile(launch.tokenFile);
       try {
-        if (launch.tokenFile)
-          await writeFileAtomic(launch.tokenFile.path, launch.tokenFile.content, 0o600);
         await writeFileAtomic(options.flagsFile, formatFlagsFile(options.format, launch), 0o600);
       } catch (err) {
-        this.fail(`cannot write the flags file ${options.flagsFile}: ${(err as Error).message}`);
-        return;
+        const why =
+          err instanceof FlagsFormatError
+            ? err.message
+            : ((err as NodeJS.ErrnoException).code ?? (err as Error).message);
+        this.error = this.options.secrets.scrub(
+          `cannot write the flags file ${options.flagsFile}: ${why}`,
+        );
+        this.options.log.error(
+          { event: "flags_write_failed", error: this.error },
+          "the agent was not restarted",
+        );
+        this.listeners.emit({ type: "state" });
+        throw new ApplyError(this.error, { cause: err });
       }
       this.launch = launch;
       if (options.restartCommand === undefined) {

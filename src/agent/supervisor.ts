@@ -17,6 +17,7 @@ import {
   type Runner,
   type RunnerEvent,
 } from "./runner.js";
+import { writeTokenFile } from "./token-file.js";
 
 /** The agent's environment marker: finds an agent of this state dir even without a pidfile. */
 export const STATE_MARKER = "PARCA_AGENT_SIDECAR_STATE";
@@ -108,6 +109,8 @@ export class Supervisor implements Runner {
 
   apply(launch: Launch): Promise<void> {
     return this.serial(async () => {
+      // The token file first: if it cannot be written, the running agent is left untouched.
+      if (launch.tokenFile) await writeTokenFile(launch.tokenFile);
       this.desired = launch;
       this.crashes = 0;
       await this.stopChild();
@@ -190,8 +193,6 @@ export class Supervisor implements Runner {
     this.starts++;
     this.error = undefined;
     const { log } = this.options;
-    if (launch.tokenFile)
-      await writeFileAtomic(launch.tokenFile.path, launch.tokenFile.content, 0o600);
     const subprocess = execa(this.options.agentPath, [...launch.argv], {
       env: this.childEnv(launch),
       extendEnv: false,
@@ -238,10 +239,17 @@ export class Supervisor implements Runner {
     this.child = child;
     this.forward(subprocess);
     if (identity) {
-      await writeFileAtomic(
-        this.pidfilePath(),
-        JSON.stringify({ ...identity, pgid: pid } satisfies Pidfile),
-        0o600,
+      const pidfile = JSON.stringify({ ...identity, pgid: pid } satisfies Pidfile);
+      await writeFileAtomic(this.pidfilePath(), pidfile, 0o600, false).catch((err: unknown) =>
+        // The agent runs; a successor still finds it by its environment marker.
+        log.warn(
+          {
+            event: "pidfile_write_failed",
+            path: this.pidfilePath(),
+            error: (err as Error).message,
+          },
+          "cannot write the pidfile",
+        ),
       );
     }
     log.info({ event: "agent_started", pid, args: redactArgv(launch.argv) }, "agent started");

@@ -89,6 +89,10 @@ export class Reconciler {
   appliedCheck: CheckResult | undefined;
   checking = false;
   stopped = false;
+  /** A config that passed its check but could not be applied (e.g. its token file). */
+  applyError: { readonly config: StoreConfig; readonly message: string } | undefined;
+  /** Why the last-known-good could not be persisted, until it can. */
+  stateError: string | undefined;
   /** Set while a removed relation's grace period runs. */
   removing = false;
   private knownGood: KnownGood | undefined;
@@ -440,7 +444,9 @@ export class Reconciler {
     this.knownGood = state;
     try {
       await this.options.state.save(state);
+      this.stateError = undefined;
     } catch (err) {
+      this.stateError = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       this.options.log.error(
         {
           event: "state_write_failed",
@@ -466,7 +472,20 @@ export class Reconciler {
     const previous =
       rollbackTo ?? (this.applied?.checked ? this.applied.config : this.knownGood?.current);
     const target = previous && !sameStore(previous, config) ? previous : undefined;
-    await this.options.runner.apply(launch);
+    try {
+      await this.options.runner.apply(launch);
+    } catch (err) {
+      const message = this.options.secrets.scrub((err as Error).message);
+      this.applyError = { config, message };
+      this.options.log.error(
+        { event: "apply_failed", address: config.address, error: message },
+        "cannot apply the config; the agent keeps running as it was",
+      );
+      this.scheduleRetry();
+      this.changed();
+      return;
+    }
+    this.applyError = undefined;
     this.options.observer?.applied(
       checked,
       eventAt === undefined ? undefined : performance.now() - eventAt,

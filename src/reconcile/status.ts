@@ -37,6 +37,15 @@ function hint(p: Problem | undefined): string {
 
 /** Phase, readiness and the one-sentence message, derived from the loop's state (SPEC §6). */
 export function view(r: Reconciler, agent: AgentSnapshot, onRemoveKeep: boolean): View {
+  const v = baseView(r, agent, onRemoveKeep);
+  if (r.stateError === undefined || r.stopped) return v;
+  return {
+    ...v,
+    message: `${v.message}; cannot persist the last-known-good config (${r.stateError})`,
+  };
+}
+
+function baseView(r: Reconciler, agent: AgentSnapshot, onRemoveKeep: boolean): View {
   const applied = r.applied;
   const runs = agent.running && applied !== undefined;
   const backoff = agent.state === "BACKOFF";
@@ -85,6 +94,13 @@ export function view(r: Reconciler, agent: AgentSnapshot, onRemoveKeep: boolean)
       phase: Phase.DEGRADED,
       ready: runsChecked,
       message: `rolled back from ${desired.address}: ${r.rejected.reason}; ${running}${crash}`,
+    };
+  }
+  if (r.applyError && sameStore(r.applyError.config, desired) && !isDesired && !r.checking) {
+    return {
+      phase: Phase.DEGRADED,
+      ready: runsChecked,
+      message: `cannot apply ${desired.address}: ${r.applyError.message}; ${running}${crash}`,
     };
   }
   if (r.checking && !isDesired) {

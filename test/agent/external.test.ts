@@ -203,7 +203,7 @@ describe("ExternalRunner", () => {
     const { r, options, commands } = await runner("env");
     await r.apply(launchFor(PLAIN));
     const before = readFileSync(options.flagsFile, "utf8");
-    await r.apply(launchFor(PLAIN, ["--node=with space"]));
+    await expect(r.apply(launchFor(PLAIN, ["--node=with space"]))).rejects.toThrow(/whitespace/);
     expect(readFileSync(options.flagsFile, "utf8")).toBe(before);
     expect(r.snapshot().error).toContain("whitespace");
     expect(await commands()).toHaveLength(1);

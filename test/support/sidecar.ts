@@ -93,6 +93,9 @@ export class Sidecar {
         throw new Error(`sidecar exited ${sidecar.exitCode}: ${sidecar.text()}`);
       }
       return sidecar.logs().some((l) => l.event === "started");
+    }).catch((err: Error) => {
+      sidecar.child.kill("SIGKILL");
+      throw new Error(`${err.message}; it printed: ${sidecar.text().slice(-2000)}`);
     });
     const listening = sidecar.logs().find((l) => l.event === "listening") ?? {};
     sidecar.address = String(listening.address);
