@@ -213,6 +213,7 @@ describe("fault injection", () => {
         { STANDIN_RECORD: record },
       );
       const running = await sc.waitStatus("RUNNING", (s) => s.phase === Phase.RUNNING);
+      await waitFor("the agent's start", () => recordedStarts(record).length === 1);
       // Fill the file system to the last byte.
       try {
         execFileSync("dd", ["if=/dev/zero", `of=${join(stateDir, "filler")}`, "bs=4k"], {
