@@ -329,8 +329,9 @@ describe("status", () => {
       join(dir, "state"),
     ]);
     const { spawn } = await import("node:child_process");
-    const { CLI } = await import("../support/cli.js");
+    const { CLI, NODE_FLAGS } = await import("../support/cli.js");
     const watcher = spawn(process.execPath, [
+      ...NODE_FLAGS,
       CLI,
       "status",
       "--watch",

@@ -1,9 +1,21 @@
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { main } from "../../src/cli/main.js";
 import { ROOT } from "./root.js";
 
 export const CLI = join(ROOT, "dist", "cli.js");
+
+/** The Node flags of the CLI's shebang (`#!/usr/bin/env -S node …`): spawned as the bin runs it. */
+export const NODE_FLAGS: readonly string[] = (() => {
+  try {
+    const first = readFileSync(CLI, "utf8").split("\n", 1)[0] ?? "";
+    const words = first.replace(/^#!\S*\s*(-S\s+)?/, "").split(/\s+/);
+    return words.slice(words.indexOf("node") + 1).filter(Boolean);
+  } catch {
+    return [];
+  }
+})();
 
 export interface CliResult {
   readonly code: number;

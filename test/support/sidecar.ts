@@ -20,7 +20,7 @@ import {
   WatchStatusRequestSchema,
   type WatchStatusResponse,
 } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
-import { CLI } from "./cli.js";
+import { CLI, NODE_FLAGS } from "./cli.js";
 import { waitFor } from "./procs.js";
 
 type Unary<Res> = (req: unknown, cb: (err: grpc.ServiceError | null, res: Res) => void) => void;
@@ -80,7 +80,7 @@ export class Sidecar {
   ): Promise<Sidecar> {
     const child = spawn(
       process.execPath,
-      [CLI, "run", "--listen", "127.0.0.1:0", "--log-format", "json", ...args],
+      [...NODE_FLAGS, CLI, "run", "--listen", "127.0.0.1:0", "--log-format", "json", ...args],
       {
         env: { PATH: process.env.PATH, ...env },
         stdio: ["ignore", "pipe", "pipe"],
