@@ -1,13 +1,14 @@
 // `npm run demo`: the sidecar at work on loopback, in a temp dir, with no network — a Parca
 // protocol store (plaintext, then TLS with a token), a stand-in agent that prints the flags it
 // was started with, and the real sidecar (dist/cli.js run), narrated step by step.
-import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Phase, type Status } from "../src/gen/parca/sidecar/v1/sidecar_pb.js";
 import { makePki } from "../test/support/certs.js";
 import { STANDIN, standinProcesses, waitFor } from "../test/support/procs.js";
+import { writeRelation } from "../test/support/relation.js";
 import { Sidecar } from "../test/support/sidecar.js";
 import { TestStore } from "../test/support/store.js";
 
@@ -40,12 +41,6 @@ async function show(status: Status, sc: Sidecar): Promise<void> {
       .findLast((m) => m.includes(`--remote-store-address=${address}`)),
   );
   console.log(`  agent (pid ${status.agent.pid}) says: ${said}`);
-}
-
-async function writeRelation(path: string, bag: Record<string, string>): Promise<void> {
-  // As a Juju hook writes it: a temp file renamed over the watched one.
-  await writeFile(`${path}.tmp`, JSON.stringify(bag));
-  await rename(`${path}.tmp`, path);
 }
 
 async function demo(dir: string, cleanup: (() => Promise<unknown>)[]): Promise<void> {

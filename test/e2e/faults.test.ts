@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
@@ -8,12 +8,13 @@ import { Phase } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
 import { makePki } from "../support/certs.js";
 import { KeyDirectory } from "../support/keydir.js";
 import {
-  killStrayStandins,
   recordedStarts,
   STANDIN,
   standinProcesses,
+  strayAgents,
   waitFor,
 } from "../support/procs.js";
+import { writeRelation } from "../support/relation.js";
 import { Sidecar } from "../support/sidecar.js";
 import { TestStore, type TestStoreOptions } from "../support/store.js";
 import { tempDir } from "../support/tmp.js";
@@ -21,9 +22,7 @@ import { tempDir } from "../support/tmp.js";
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
-  const left = standinProcesses();
-  await killStrayStandins();
-  expect(left).toEqual([]);
+  expect(await strayAgents()).toEqual([]);
 });
 
 async function store(options: TestStoreOptions = {}): Promise<TestStore> {
@@ -36,11 +35,6 @@ async function sidecar(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Sid
   const s = await Sidecar.start([...args, "--agent", STANDIN, "--debounce-ms", "20"], env);
   cleanup.push(() => s.stop());
   return s;
-}
-
-async function writeRelation(path: string, bag: Record<string, string>): Promise<void> {
-  await writeFile(`${path}.tmp`, JSON.stringify(bag));
-  await rename(`${path}.tmp`, path);
 }
 
 /** Whether this machine lets us mount a tmpfs (root with CAP_SYS_ADMIN): a real full disk. */

@@ -1,8 +1,8 @@
-import { rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { Phase } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
-import { killStrayStandins, STANDIN, standinProcesses, waitFor } from "../support/procs.js";
+import { STANDIN, strayAgents, waitFor } from "../support/procs.js";
+import { writeRelation } from "../support/relation.js";
 import { Sidecar } from "../support/sidecar.js";
 import { TestStore } from "../support/store.js";
 import { tempDir } from "../support/tmp.js";
@@ -10,9 +10,7 @@ import { tempDir } from "../support/tmp.js";
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
-  const left = standinProcesses();
-  await killStrayStandins();
-  expect(left).toEqual([]);
+  expect(await strayAgents()).toEqual([]);
 });
 
 /** Sample values from Prometheus text, by metric name with labels as written. */
@@ -31,11 +29,6 @@ async function scrape(address: string): Promise<Map<string, number>> {
   expect(res.status).toBe(200);
   expect(res.headers.get("content-type")).toContain("text/plain");
   return samples(await res.text());
-}
-
-async function writeRelation(path: string, bag: Record<string, string>) {
-  await writeFile(`${path}.tmp`, JSON.stringify(bag));
-  await rename(`${path}.tmp`, path);
 }
 
 describe("--metrics-listen", () => {

@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from "node:fs";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
@@ -7,13 +7,8 @@ import { HealthCheckResponse_ServingStatus as Serving } from "../../src/gen/grpc
 import { AgentState, Phase } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
 import { runCli, spawnCli } from "../support/cli.js";
 import { refusedPort } from "../support/endpoints.js";
-import {
-  killStrayStandins,
-  recordedStarts,
-  STANDIN,
-  standinProcesses,
-  waitFor,
-} from "../support/procs.js";
+import { recordedStarts, STANDIN, strayAgents, waitFor } from "../support/procs.js";
+import { writeRelation } from "../support/relation.js";
 import { Sidecar } from "../support/sidecar.js";
 import { TestStore } from "../support/store.js";
 import { tempDir } from "../support/tmp.js";
@@ -25,9 +20,7 @@ const stores: TestStore[] = [];
 afterEach(async () => {
   await Promise.all(sidecars.splice(0).map((s) => s.stop()));
   await Promise.all(stores.splice(0).map((s) => s.stop()));
-  const left = standinProcesses();
-  await killStrayStandins();
-  expect(left).toEqual([]);
+  expect(await strayAgents()).toEqual([]);
 });
 
 async function store(options: Parameters<typeof TestStore.start>[0] = {}) {
@@ -40,11 +33,6 @@ async function start(args: string[], env: NodeJS.ProcessEnv = {}) {
   const s = await Sidecar.start(args, env);
   sidecars.push(s);
   return s;
-}
-
-async function writeRelation(path: string, bag: Record<string, string>) {
-  await writeFile(`${path}.tmp`, JSON.stringify(bag));
-  await rename(`${path}.tmp`, path);
 }
 
 describe("run options", () => {

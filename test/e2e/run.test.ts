@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from "node:fs";
-import { rename, rm, writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { HealthCheckResponse_ServingStatus as Serving } from "../../src/gen/grpc/health/v1/health_pb.js";
@@ -7,12 +7,13 @@ import { AgentState, Phase, type Status } from "../../src/gen/parca/sidecar/v1/s
 import { refusedPort } from "../support/endpoints.js";
 import { KeyDirectory } from "../support/keydir.js";
 import {
-  killStrayStandins,
   recordedStarts,
   STANDIN,
   standinProcesses,
+  strayAgents,
   waitFor,
 } from "../support/procs.js";
+import { writeRelation } from "../support/relation.js";
 import { Sidecar } from "../support/sidecar.js";
 import { TestStore, type TestStoreOptions } from "../support/store.js";
 import { tempDir } from "../support/tmp.js";
@@ -23,9 +24,7 @@ const stores: TestStore[] = [];
 afterEach(async () => {
   await Promise.all(sidecars.splice(0).map((s) => s.stop()));
   await Promise.all(stores.splice(0).map((s) => s.stop()));
-  const left = standinProcesses();
-  await killStrayStandins();
-  expect(left).toEqual([]);
+  expect(await strayAgents()).toEqual([]);
 });
 
 async function store(options: TestStoreOptions = {}): Promise<TestStore> {
@@ -49,12 +48,6 @@ async function env(): Promise<Env> {
     record: join(dir, "starts.jsonl"),
     stateDir: join(dir, "state"),
   };
-}
-
-/** Writes relation data as a Juju hook would: a temp file renamed over the watched one. */
-async function writeRelation(path: string, bag: Record<string, string>): Promise<void> {
-  await writeFile(`${path}.tmp`, JSON.stringify(bag));
-  await rename(`${path}.tmp`, path);
 }
 
 async function sidecar(

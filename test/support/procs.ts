@@ -75,3 +75,10 @@ export function recordedStarts(path: string): StandinStart[] {
     .filter(Boolean)
     .map((line) => JSON.parse(line) as StandinStart);
 }
+
+/** For afterEach: kills stand-ins a test left behind, then reports them (an empty list passes). */
+export async function strayAgents(): Promise<{ pid: number; argv: string[] }[]> {
+  const left = standinProcesses();
+  await killStrayStandins();
+  return left;
+}

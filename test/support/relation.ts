@@ -1,0 +1,7 @@
+import { rename, writeFile } from "node:fs/promises";
+
+/** Writes relation data as a Juju hook does: a temp file renamed over the watched one. */
+export async function writeRelation(path: string, bag: Record<string, string>): Promise<void> {
+  await writeFile(`${path}.tmp`, JSON.stringify(bag));
+  await rename(`${path}.tmp`, path);
+}
