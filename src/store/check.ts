@@ -88,6 +88,8 @@ class Run {
   readonly deadline: number;
   /** The address TCP reached, for follow-up probes. */
   ip = "";
+  /** The first error the connection itself reported. */
+  transportError: unknown;
   private readonly open: { destroy(): void }[] = [];
 
   constructor(
@@ -191,7 +193,14 @@ async function stages(run: Run): Promise<void> {
       createConnection: () => transport,
     }),
   );
-  session.on("error", () => undefined); // each call reports its own failure
+  // Each call reports its own failure; a TLS alert that comes after the handshake (TLS 1.3 sends
+  // a rejected client certificate's alert then) is kept to name it.
+  session.on("error", (err: unknown) => {
+    run.transportError ??= err;
+  });
+  transport.on("error", (err: unknown) => {
+    run.transportError ??= err;
+  });
   const metadata = callMetadata(target);
   await run.stage("health", () => health(run, session, metadata));
   await run.stage("write", () => writeRaw(run, session, metadata));
@@ -332,6 +341,10 @@ async function call(
     const servername = isIP(target.host) ? undefined : target.host;
     if (target.insecure && (await answersTls(run.ip, target.port, servername, run.remaining()))) {
       throw new StoreCheckError("TLS_REQUIRED_BY_SERVER", undefined, { cause: err });
+    }
+    const code = errorCode(run.transportError);
+    if (!target.insecure && code.startsWith("ERR_SSL")) {
+      throw new StoreCheckError("TLS_HANDSHAKE", code, { cause: run.transportError });
     }
     throw new StoreCheckError("UNKNOWN", `${err.message}`, { cause: err });
   }

@@ -174,6 +174,9 @@ describe("a store that accepts the agent", () => {
     expect(r.diagnosis).toBeUndefined();
     const without = await check(flags(s.address, false));
     expect(without.ok).toBe(false);
+    // TLS 1.3 rejects a missing client certificate after the handshake, with an alert.
+    expect(without.diagnosis?.code).toBe("TLS_HANDSHAKE");
+    expect(without.diagnosis?.hint).toContain("--remote-store-client-cert");
   });
 
   it("warns, without failing, when the health service is missing", async () => {
