@@ -15,10 +15,6 @@ export class Secrets {
     if (value) this.values.add(value);
   }
 
-  [Symbol.iterator](): Iterator<string> {
-    return this.values.values();
-  }
-
   get size(): number {
     return this.values.size;
   }

@@ -11,6 +11,7 @@ import {
   Listeners,
   type Runner,
   type RunnerEvent,
+  SerialQueue,
 } from "./runner.js";
 import { ApplyError, writeTokenFile } from "./token-file.js";
 
@@ -34,7 +35,7 @@ const TAIL_LINES = 50;
  */
 export class ExternalRunner implements Runner {
   private readonly listeners = new Listeners<RunnerEvent>();
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private launch: Launch | undefined;
   private running = false;
   private restarts = 0;
@@ -62,7 +63,7 @@ export class ExternalRunner implements Runner {
   }
 
   apply(launch: Launch): Promise<void> {
-    return this.serial(async () => {
+    return this.queue.run(async () => {
       const { options } = this;
       this.error = undefined;
       // Nothing is restarted unless both files are in place: the running agent stays as it is.
@@ -95,18 +96,12 @@ export class ExternalRunner implements Runner {
   }
 
   stop(): Promise<void> {
-    return this.serial(async () => {
+    return this.queue.run(async () => {
       if (this.options.stopCommand)
         await this.runCommand(this.options.stopCommand, this.launch, "stop");
       this.running = false;
       this.listeners.emit({ type: "state" });
     });
-  }
-
-  private serial(work: () => Promise<void>): Promise<void> {
-    const next = this.queue.then(work, work);
-    this.queue = next.catch(() => undefined);
-    return next;
   }
 
   private succeeded(event: string, message: string): void {

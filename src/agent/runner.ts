@@ -67,3 +67,14 @@ export class Listeners<E> {
     for (const listener of this.set) listener(event);
   }
 }
+
+/** Runs async work one piece at a time, in order; a failure does not stop the queue. */
+export class SerialQueue {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(work, work);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+}

@@ -16,6 +16,7 @@ import {
   Listeners,
   type Runner,
   type RunnerEvent,
+  SerialQueue,
 } from "./runner.js";
 import { writeTokenFile } from "./token-file.js";
 
@@ -75,7 +76,7 @@ export class Supervisor implements Runner {
   private readonly listeners = new Listeners<RunnerEvent>();
   private readonly backoff: Backoff;
   private readonly stderrTail: string[] = [];
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private child: Child | undefined;
   private desired: Launch | undefined;
   private state: AgentState = "STOPPED";
@@ -108,7 +109,7 @@ export class Supervisor implements Runner {
   }
 
   apply(launch: Launch): Promise<void> {
-    return this.serial(async () => {
+    return this.queue.run(async () => {
       // The token file first: if it cannot be written, the running agent is left untouched.
       if (launch.tokenFile) await writeTokenFile(launch.tokenFile);
       this.desired = launch;
@@ -119,7 +120,7 @@ export class Supervisor implements Runner {
   }
 
   stop(): Promise<void> {
-    return this.serial(async () => {
+    return this.queue.run(async () => {
       this.desired = undefined;
       await this.stopChild();
       this.setState("STOPPED");
@@ -152,12 +153,6 @@ export class Supervisor implements Runner {
     }
     await rm(this.pidfilePath(), { force: true });
     return reaped;
-  }
-
-  private serial<T>(work: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(work, work);
-    this.queue = next.catch(() => undefined);
-    return next;
   }
 
   private setState(state: AgentState): void {
@@ -297,10 +292,10 @@ export class Supervisor implements Runner {
     this.setState("BACKOFF");
     this.listeners.emit({ type: "exit", exit, uptimeMs, launch });
     // The leader is gone, but its re-executed child may live on: nothing of it may survive.
-    if (child) void this.serial(() => this.clearGroup(child.pgid));
+    if (child) void this.queue.run(() => this.clearGroup(child.pgid));
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      void this.serial(async () => {
+      void this.queue.run(async () => {
         if (this.desired === launch && this.child === undefined && this.state === "BACKOFF")
           await this.start(launch);
       });

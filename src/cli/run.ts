@@ -12,6 +12,7 @@ import { Reconciler } from "../reconcile/reconciler.js";
 import { StateFile } from "../reconcile/state-file.js";
 import { buildStatus, view } from "../reconcile/status.js";
 import { RelationWatcher } from "../reconcile/watch.js";
+import { failedCheck } from "../store/check.js";
 import { diagnose } from "../store/diagnosis.js";
 import { secureContextFor } from "../store/tls-context.js";
 import type { RunConfig } from "./run-config.js";
@@ -159,15 +160,8 @@ export async function runCommand(
     ready: () => current().view.ready,
     onChange: (listener: () => void) => reconciler.onChange(listener),
     checkStore: async () =>
-      (await reconciler.checkDesired()) ?? {
-        ok: false,
-        address: "",
-        insecure: false,
-        stages: [],
-        diagnosis: diagnose("NOT_CONFIGURED", { address: "", host: "" }),
-        warnings: [],
-        durationMs: 0,
-      },
+      (await reconciler.checkDesired()) ??
+      failedCheck("", false, diagnose("NOT_CONFIGURED", { address: "", host: "" })),
     reload: () => reconciler.reload(),
   };
 

@@ -1,7 +1,7 @@
 import { renderFlags } from "../agent/flags.js";
 import type { Secrets } from "../log.js";
 import type { StoreConfig } from "../relation/types.js";
-import { type CheckResult, checkStore } from "../store/check.js";
+import { type CheckResult, checkStore, failedCheck } from "../store/check.js";
 import { TargetError, targetFromArgv } from "../store/target.js";
 
 /** Checks a store config the way the agent would connect with it. */
@@ -35,15 +35,8 @@ export function storeChecker(options: StoreCheckerOptions): Checker {
         });
       } catch (err) {
         if (!(err instanceof TargetError)) throw err;
-        return {
-          ok: false,
-          address: config.address,
-          insecure: config.insecure,
-          stages: [],
-          diagnosis: { code: "UNKNOWN", message: err.message, hint: err.hint, path: "" },
-          warnings: [],
-          durationMs: 0,
-        };
+        const diagnosis = { code: "UNKNOWN", message: err.message, hint: err.hint, path: "" };
+        return failedCheck(config.address, config.insecure, diagnosis);
       }
     },
   };

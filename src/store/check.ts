@@ -51,6 +51,11 @@ export interface CheckResult {
   readonly durationMs: number;
 }
 
+/** A check that failed before any stage ran (bad input, no store, unreadable token file). */
+export function failedCheck(address: string, insecure: boolean, diagnosis: Problem): CheckResult {
+  return { ok: false, address, insecure, stages: [], diagnosis, warnings: [], durationMs: 0 };
+}
+
 const HEALTH_CHECK = "/grpc.health.v1.Health/Check";
 const WRITE_RAW = "/parca.profilestore.v1alpha1.ProfileStoreService/WriteRaw";
 const WRITE_ARROW = "/parca.profilestore.v1alpha1.ProfileStoreService/WriteArrow";
@@ -251,11 +256,10 @@ async function handshake(run: Run, socket: Socket): Promise<TLSSocket> {
       env: run.options.env,
     });
   } catch (err) {
-    if (err instanceof TrustFileError)
-      throw new StoreCheckError("TLS_HANDSHAKE", err.message, { cause: err });
-    throw new StoreCheckError("TLS_HANDSHAKE", errorCode(err) || (err as Error).message, {
-      cause: err,
-    });
+    // An unreadable file names itself; a bad certificate or key has an OpenSSL code.
+    const detail =
+      err instanceof TrustFileError ? err.message : errorCode(err) || (err as Error).message;
+    throw new StoreCheckError("TLS_HANDSHAKE", detail, { cause: err });
   }
   // Go sends no SNI for an IP address; the certificate is still checked against it.
   const servername = isIP(target.host) ? undefined : target.host;
