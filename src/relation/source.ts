@@ -69,7 +69,7 @@ async function statOrMissing(path: string) {
 }
 
 /** Reads a regular file, refusing more than MAX_SOURCE_BYTES even if it grows while read. */
-async function readCapped(path: string): Promise<Uint8Array> {
+export async function readCapped(path: string): Promise<Uint8Array> {
   let handle: Awaited<ReturnType<typeof open>>;
   try {
     // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
@@ -83,14 +83,23 @@ async function readCapped(path: string): Promise<Uint8Array> {
       throw unreadable(path, "it is neither a regular file nor a directory", undefined);
     }
     if (info.size > MAX_SOURCE_BYTES) throw tooLarge(path, info.size);
-    const buffer = Buffer.alloc(MAX_SOURCE_BYTES + 1);
+    // Sized by stat, one byte over to see the end; grown only if the file grows while read (or
+    // stat does not know its size, as in /proc). A fixed 1 MiB buffer per read would make every
+    // reconcile allocate megabytes of external memory, and V8 answers that with a full GC.
+    let buffer = Buffer.allocUnsafe(Math.min(MAX_SOURCE_BYTES + 1, Math.max(info.size + 1, 4096)));
     let length = 0;
     for (;;) {
+      if (length === buffer.length) {
+        const grown = Buffer.allocUnsafe(Math.min(MAX_SOURCE_BYTES + 1, buffer.length * 2));
+        buffer.copy(grown, 0, 0, length);
+        buffer = grown;
+      }
       const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
       if (bytesRead === 0) break;
       length += bytesRead;
       if (length > MAX_SOURCE_BYTES) throw tooLarge(path, length);
     }
+    // Only the bytes read are returned: the rest of an unsafe allocation never leaves here.
     return buffer.subarray(0, length);
   } catch (err) {
     if (err instanceof RelationError) throw err;

@@ -3,8 +3,8 @@ import { existsSync } from "node:fs";
 import { mkdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { readSource, type SourceRead } from "../../src/relation/source.js";
-import type { StoreConfig } from "../../src/relation/types.js";
+import { readCapped, readSource, type SourceRead } from "../../src/relation/source.js";
+import { MAX_SOURCE_BYTES, type StoreConfig } from "../../src/relation/types.js";
 import { KeyDirectory } from "../support/keydir.js";
 import { tempDir } from "../support/tmp.js";
 
@@ -205,6 +205,41 @@ describe("every error code", () => {
     expect(codeOf(read)).toBe("TOO_LARGE");
     expect(read.kind === "error" && read.error.hint).toMatch(/--relation/);
   });
+
+  it("reads exactly the limit, and refuses one byte more", async () => {
+    const dir = await tempDir();
+    const bytes = Buffer.alloc(MAX_SOURCE_BYTES + 1, 0x61);
+    await writeFile(join(dir, "at"), bytes.subarray(0, MAX_SOURCE_BYTES));
+    await writeFile(join(dir, "over"), bytes);
+    expect(Buffer.from(await readCapped(join(dir, "at"))).equals(bytes.subarray(0, -1))).toBe(true);
+    await expect(readCapped(join(dir, "over"))).rejects.toMatchObject({ code: "TOO_LARGE" });
+    await writeFile(join(dir, "empty"), "");
+    expect((await readCapped(join(dir, "empty"))).length).toBe(0);
+  });
+
+  // procfs files report size 0 to stat: the buffer must grow while reading, up to the limit.
+  it.skipIf(!existsSync("/proc/self/smaps"))(
+    "a file larger than stat says is read whole",
+    async () => {
+      const text = Buffer.from(await readCapped("/proc/self/smaps")).toString();
+      expect(text.length).toBeGreaterThan(8192);
+      expect(text.endsWith("\n")).toBe(true);
+      expect(
+        text
+          .split("\n")
+          .filter(Boolean)
+          .every((l) => /^([0-9a-f]+-|\w+:)/.test(l)),
+      ).toBe(true);
+    },
+  );
+
+  it.skipIf(!existsSync("/proc/kallsyms"))(
+    "TOO_LARGE: a file that stat calls empty but holds more than the limit",
+    async () => {
+      const read = await readSource("/proc/kallsyms");
+      expect(codeOf(read)).toBe("TOO_LARGE");
+    },
+  );
 
   it("UNREADABLE: a FIFO, a symlink loop", async () => {
     const dir = await tempDir();
