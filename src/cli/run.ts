@@ -140,6 +140,7 @@ export async function runCommand(
     state: new StateFile(stateDir),
     log: log.child({ component: "reconcile" }),
     secrets,
+    unsettledSince: () => watcher.unsettledSince,
   });
   const watcher = new RelationWatcher({
     paths: config.relations,

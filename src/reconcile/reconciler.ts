@@ -36,6 +36,8 @@ export interface ReconcilerOptions {
   readonly log: Logger;
   readonly secrets: Secrets;
   readonly observer?: ReconcileObserver;
+  /** When the last file event still waiting out its quiet period happened (performance.now()). */
+  readonly unsettledSince?: () => number | undefined;
 }
 
 /** The config the agent runs with, and how it got there. */
@@ -275,6 +277,8 @@ export class Reconciler {
     const eventAt = this.eventAt;
     this.eventAt = undefined;
     const resolution = await this.readStable();
+    // Set again below if this config gets checked; left over from a check overtaken by new data.
+    this.checking = false;
     const before = this.resolution;
     this.resolution = resolution;
     for (const path of this.missingAtStart) if (existsSync(path)) this.missingAtStart.delete(path);
@@ -327,6 +331,7 @@ export class Reconciler {
     this.checking = true;
     this.changed();
     const eventsBefore = this.events;
+    const checkStartedAt = performance.now();
     let result: CheckResult;
     try {
       result = await this.options.checker.check(config);
@@ -338,6 +343,13 @@ export class Reconciler {
     if (!result.ok) this.checking = false;
     this.lastCheck = result;
     this.lastChecked = config;
+    // The files changed again during the check and have not been quiet for --debounce-ms since:
+    // the watcher reconciles once they are. Acting now would restart the agent (or report a
+    // failure) for data already being replaced. Still "checking": the newer data is next.
+    if ((this.options.unsettledSince?.() ?? -1) >= checkStartedAt) {
+      if (eventAt !== undefined) this.eventAt ??= eventAt;
+      return;
+    }
     // A newer config supersedes this one: let the next reconcile deal with it. Without a file
     // event during the check (and no rescan pending), the data read before it still stands.
     const now =

@@ -47,6 +47,7 @@ export class RelationWatcher {
   private timer: NodeJS.Timeout | undefined;
   private started = false;
   private firstEventAt: number | undefined;
+  private lastEventAt = 0;
   private readonly problems = new Map<string, Problem>();
 
   constructor(private readonly options: WatchOptions) {
@@ -116,10 +117,20 @@ export class RelationWatcher {
     this.watcher = undefined;
   }
 
+  /**
+   * performance.now() of the last relevant event while its quiet period still runs (the change
+   * has not been handed on yet); undefined once the files are quiet.
+   */
+  get unsettledSince(): number | undefined {
+    return this.timer === undefined ? undefined : this.lastEventAt;
+  }
+
   private poke(): void {
-    this.firstEventAt ??= performance.now();
+    this.lastEventAt = performance.now();
+    this.firstEventAt ??= this.lastEventAt;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
+      this.timer = undefined;
       const at = this.firstEventAt ?? performance.now();
       this.firstEventAt = undefined;
       this.refresh();

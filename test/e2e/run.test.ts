@@ -164,6 +164,33 @@ describe("run, end to end", () => {
     expect(readFileSync(join(e.stateDir, "bearer-token"), "utf8")).toBe("good-token-3");
   });
 
+  it("never restarts the agent for a config that a newer write replaced during its check", async () => {
+    const e = await env();
+    const [a, b, c] = [await store(), await store(), await store()];
+    const plaintext = (s: TestStore) => ({
+      "remote-store-address": s.address,
+      "remote-store-insecure": "true",
+    });
+    await writeRelation(e.relation, plaintext(a));
+    // A long quiet period: the held check of b ends well inside the quiet period after c's write.
+    const sc = await sidecar(e, ["--debounce-ms", "2000"]);
+    await sc.waitStatus("a applied", (s) => s.applied?.address === a.address);
+    const release = b.holdHealth();
+    await writeRelation(e.relation, plaintext(b));
+    await waitFor("b's check at the store", () =>
+      b.calls.some((call) => call.path === "Health/Check"),
+    );
+    await writeRelation(e.relation, plaintext(c));
+    release();
+    const done = await sc.waitStatus(
+      "c applied",
+      (s) => s.phase === Phase.RUNNING && s.applied?.address === c.address,
+    );
+    expect(done.lastCheck?.ok).toBe(true);
+    await waitFor("c's agent start recorded", () => starts(e).length >= 2);
+    expect(starts(e).map((start) => addressOf(start.argv))).toEqual([a.address, c.address]);
+  });
+
   it("applies a config whose store comes up late, through the retry loop", async () => {
     const e = await env();
     const port = await refusedPort();

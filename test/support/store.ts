@@ -46,6 +46,7 @@ export interface SeenCall {
 export class TestStore {
   readonly calls: SeenCall[] = [];
   private health: HealthMode;
+  private held: Promise<void> | undefined;
 
   private constructor(
     private readonly server: grpc.Server,
@@ -61,6 +62,18 @@ export class TestStore {
 
   setHealth(health: Exclude<HealthMode, "missing">): void {
     this.health = health;
+  }
+
+  /** Health checks get no answer until the returned function is called: a check held mid-way. */
+  holdHealth(): () => void {
+    let release = () => {};
+    this.held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    return () => {
+      this.held = undefined;
+      release();
+    };
   }
 
   static async start(options: TestStoreOptions = {}): Promise<TestStore> {
@@ -79,11 +92,15 @@ export class TestStore {
           callback: grpc.sendUnaryData<unknown>,
         ) => {
           seen("Health/Check", call);
-          const status =
-            store?.health === "NOT_SERVING"
-              ? HealthCheckResponse_ServingStatus.NOT_SERVING
-              : HealthCheckResponse_ServingStatus.SERVING;
-          callback(null, create(HealthCheckResponseSchema, { status }));
+          const answer = () => {
+            const status =
+              store?.health === "NOT_SERVING"
+                ? HealthCheckResponse_ServingStatus.NOT_SERVING
+                : HealthCheckResponse_ServingStatus.SERVING;
+            callback(null, create(HealthCheckResponseSchema, { status }));
+          };
+          if (store?.held) void store.held.then(answer);
+          else answer();
         },
         watch: (call: grpc.ServerWritableStream<unknown, unknown>) => call.end(),
       });
