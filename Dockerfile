@@ -16,7 +16,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npx tsc -p tsconfig.build.json
+RUN npx tsc -p tsconfig.build.json && rm dist/.tsbuildinfo
 
 # Run on a slim Node LTS with production dependencies only.
 FROM node:${NODE_VERSION}-bookworm-slim
