@@ -54,6 +54,34 @@ function canMount(): boolean {
 
 const MOUNTABLE = process.platform === "linux" && canMount();
 
+/**
+ * Runs the sidecar in a user namespace of its own where no inotify watch may be added: ENOSPC as
+ * on a node whose watches are used up, without touching the machine's limit (the limit under
+ * /proc/sys/user is per user namespace).
+ */
+const NO_INOTIFY_WATCHES = [
+  "unshare",
+  "--user",
+  "--map-root-user",
+  "sh",
+  "-c",
+  'echo 0 > /proc/sys/user/max_inotify_watches && exec "$@"',
+  "sh",
+];
+
+function canCapInotify(): boolean {
+  try {
+    execFileSync(NO_INOTIFY_WATCHES[0] as string, [...NO_INOTIFY_WATCHES.slice(1), "true"], {
+      stdio: "ignore",
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const CAPPABLE = process.platform === "linux" && canCapInotify();
+
 describe("fault injection", () => {
   it("store killed mid-run: the agent keeps running, the periodic re-check reports it", async () => {
     const dir = await tempDir();
@@ -150,7 +178,16 @@ describe("fault injection", () => {
       "applied b",
       (s) => s.applied?.address === b.address && s.phase === Phase.RUNNING,
     );
-    await waitFor("two starts", () => recordedStarts(record).length === 2);
+    await waitFor("b's start recorded", () =>
+      recordedStarts(record).some((r) => r.argv.includes(`--remote-store-address=${b.address}`)),
+    );
+    const addresses = recordedStarts(record).map((r) =>
+      r.argv.find((arg) => arg.startsWith("--remote-store-address=")),
+    );
+    expect(addresses).toEqual([
+      `--remote-store-address=${a.address}`,
+      `--remote-store-address=${b.address}`,
+    ]);
   });
 
   it("relation directory deleted and re-created: picked up again", async () => {
@@ -182,6 +219,52 @@ describe("fault injection", () => {
       (s) => s.applied?.address === b.address && s.phase === Phase.RUNNING,
     );
   });
+
+  it.skipIf(!CAPPABLE)(
+    "no inotify watch to be had (ENOSPC): WATCH_FAILED is reported and the periodic rescan still applies changes",
+    async () => {
+      const dir = await tempDir();
+      const [a, b] = [await store(), await store()];
+      const relation = join(dir, "relation.json");
+      const plaintext = (s: TestStore) => ({
+        "remote-store-address": s.address,
+        "remote-store-insecure": "true",
+      });
+      await writeRelation(relation, plaintext(a));
+      const sc = await Sidecar.start(
+        [
+          "--relation",
+          relation,
+          "--state-dir",
+          join(dir, "state"),
+          "--agent",
+          STANDIN,
+          "--debounce-ms",
+          "20",
+          "--rescan-ms",
+          "300",
+        ],
+        {},
+        { wrap: NO_INOTIFY_WATCHES },
+      );
+      cleanup.push(() => sc.stop());
+      const running = await sc.waitStatus(
+        "a applied, the watch failure reported",
+        (s) =>
+          s.applied?.address === a.address &&
+          s.sources[0]?.warnings.some((w) => w.code === "WATCH_FAILED") === true,
+      );
+      const warning = running.sources[0]?.warnings.find((w) => w.code === "WATCH_FAILED");
+      expect(warning?.message).toContain("ENOSPC");
+      expect(warning?.hint).toContain("max_user_watches");
+      expect(sc.logs().some((l) => l.event === "watch_failed" && l.code === "ENOSPC")).toBe(true);
+      await writeRelation(relation, plaintext(b));
+      await sc.waitStatus(
+        "b applied through the rescan",
+        (s) => s.applied?.address === b.address && s.phase === Phase.RUNNING,
+      );
+    },
+  );
 
   it.skipIf(!MOUNTABLE)(
     "full disk under the state dir: the agent keeps running and the error is reported",

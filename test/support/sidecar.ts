@@ -76,16 +76,28 @@ export class Sidecar {
   static async start(
     args: readonly string[],
     env: NodeJS.ProcessEnv = {},
-    options: { watchStatus?: boolean } = {},
+    options: {
+      watchStatus?: boolean;
+      /** A command the sidecar runs under, which execs its arguments (same pid). */
+      wrap?: readonly string[];
+    } = {},
   ): Promise<Sidecar> {
-    const child = spawn(
+    const command = [
+      ...(options.wrap ?? []),
       process.execPath,
-      [...NODE_FLAGS, CLI, "run", "--listen", "127.0.0.1:0", "--log-format", "json", ...args],
-      {
-        env: { PATH: process.env.PATH, ...env },
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
+      ...NODE_FLAGS,
+      CLI,
+      "run",
+      "--listen",
+      "127.0.0.1:0",
+      "--log-format",
+      "json",
+      ...args,
+    ];
+    const child = spawn(command[0] as string, command.slice(1), {
+      env: { PATH: process.env.PATH, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     const sidecar = new Sidecar(child);
     // "started": the API listens, the watches are set and the first reconcile has run.
     await waitFor("the sidecar to start", () => {
