@@ -166,6 +166,8 @@ describe("fault injection", () => {
       STANDIN_RECORD: record,
     });
     const running = await sc.waitStatus("RUNNING", (s) => s.phase === Phase.RUNNING);
+    // The stand-in records from its re-executed child: an agent stopped before that never would.
+    await waitFor("a's start recorded", () => recordedStarts(record).length === 1);
     const whole = JSON.stringify({
       "remote-store-address": b.address,
       "remote-store-insecure": "true",

@@ -175,6 +175,7 @@ describe("run, end to end", () => {
     // A long quiet period: the held check of b ends well inside the quiet period after c's write.
     const sc = await sidecar(e, ["--debounce-ms", "2000"]);
     await sc.waitStatus("a applied", (s) => s.applied?.address === a.address);
+    await waitFor("a's start recorded", () => starts(e).length === 1);
     const release = b.holdHealth();
     await writeRelation(e.relation, plaintext(b));
     await waitFor("b's check at the store", () =>
