@@ -12,6 +12,7 @@ import {
   type Runner,
   type RunnerEvent,
   SerialQueue,
+  TAIL_LINES,
 } from "./runner.js";
 import { ApplyError, writeTokenFile } from "./token-file.js";
 
@@ -26,8 +27,6 @@ export interface ExternalOptions {
   readonly log: Logger;
   readonly secrets: Secrets;
 }
-
-const TAIL_LINES = 50;
 
 /**
  * Drives an agent managed elsewhere (systemd, snap): writes the rendered flags to a file

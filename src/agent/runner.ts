@@ -77,4 +77,12 @@ export class SerialQueue {
     this.tail = next.catch(() => undefined);
     return next;
   }
+
+  /** Settles once everything queued so far has run. */
+  drained(): Promise<void> {
+    return this.run(async () => undefined);
+  }
 }
+
+/** How many of its last stderr (or command output) lines an exit report keeps. */
+export const TAIL_LINES = 50;

@@ -17,13 +17,13 @@ import {
   type Runner,
   type RunnerEvent,
   SerialQueue,
+  TAIL_LINES,
 } from "./runner.js";
 import { writeTokenFile } from "./token-file.js";
 
 /** The agent's environment marker: finds an agent of this state dir even without a pidfile. */
 export const STATE_MARKER = "PARCA_AGENT_SIDECAR_STATE";
 export const PIDFILE_NAME = "agent.pid";
-const STDERR_TAIL = 50;
 
 export interface Backoff {
   readonly initialMs: number;
@@ -262,7 +262,7 @@ export class Supervisor implements Runner {
         const line = secrets.scrub(raw);
         if (stream === "stderr") {
           this.stderrTail.push(line);
-          if (this.stderrTail.length > STDERR_TAIL) this.stderrTail.shift();
+          if (this.stderrTail.length > TAIL_LINES) this.stderrTail.shift();
         }
         output(stream, line);
       });

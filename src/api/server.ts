@@ -44,6 +44,27 @@ function servingOf(source: ApiSource, service: string): Serving {
   return Serving.SERVICE_UNKNOWN;
 }
 
+/** Writes `read()` now and after every change of the source that alters it, until the call ends. */
+function streamChanges<T>(
+  call: grpc.ServerWritableStream<unknown, unknown>,
+  source: ApiSource,
+  read: () => T,
+  same: (a: T, b: T) => boolean,
+  message: (value: T) => unknown,
+): void {
+  let last: { value: T } | undefined;
+  const send = () => {
+    const value = read();
+    if (last && same(last.value, value)) return;
+    last = { value };
+    call.write(message(value));
+  };
+  const unsubscribe = source.onChange(send);
+  call.on("cancelled", unsubscribe);
+  call.on("close", unsubscribe);
+  send();
+}
+
 function healthImplementation(source: ApiSource): grpc.UntypedServiceImplementation {
   return {
     check(
@@ -61,17 +82,13 @@ function healthImplementation(source: ApiSource): grpc.UntypedServiceImplementat
       callback(null, create(HealthCheckResponseSchema, { status }));
     },
     watch(call: grpc.ServerWritableStream<HealthCheckRequest, unknown>) {
-      let last: Serving | undefined;
-      const send = () => {
-        const status = servingOf(source, call.request.service);
-        if (status === last) return;
-        last = status;
-        call.write(create(HealthCheckResponseSchema, { status }));
-      };
-      const unsubscribe = source.onChange(send);
-      call.on("cancelled", unsubscribe);
-      call.on("close", unsubscribe);
-      send();
+      streamChanges(
+        call,
+        source,
+        () => servingOf(source, call.request.service),
+        (a, b) => a === b,
+        (status) => create(HealthCheckResponseSchema, { status }),
+      );
     },
   };
 }
@@ -85,17 +102,13 @@ function sidecarImplementation(source: ApiSource): grpc.UntypedServiceImplementa
       callback(null, create(GetStatusResponseSchema, { status: source.status() }));
     },
     watchStatus(call: grpc.ServerWritableStream<unknown, unknown>) {
-      let last: Status | undefined;
-      const send = () => {
-        const status = source.status();
-        if (last && equals(StatusSchema, last, status)) return;
-        last = status;
-        call.write(create(WatchStatusResponseSchema, { status }));
-      };
-      const unsubscribe = source.onChange(send);
-      call.on("cancelled", unsubscribe);
-      call.on("close", unsubscribe);
-      send();
+      streamChanges(
+        call,
+        source,
+        () => source.status(),
+        (a, b) => equals(StatusSchema, a, b),
+        (status) => create(WatchStatusResponseSchema, { status }),
+      );
     },
     checkStore(
       _call: grpc.ServerUnaryCall<unknown, unknown>,

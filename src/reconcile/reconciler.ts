@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import type { Logger } from "pino";
 import { type RenderOptions, renderFlags } from "../agent/flags.js";
-import type { Launch, Runner, RunnerEvent } from "../agent/runner.js";
+import { type Launch, type Runner, type RunnerEvent, SerialQueue } from "../agent/runner.js";
 import { type Backoff, backoffDelay } from "../agent/supervisor.js";
 import type { Secrets } from "../log.js";
 import { type Problem, problem } from "../problem.js";
@@ -98,15 +98,13 @@ export class Reconciler {
   /** Set while a removed relation's grace period runs. */
   removing = false;
   private knownGood: KnownGood | undefined;
-  private queue: Promise<void> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private pending: Promise<void> | undefined;
   private retryAttempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private removeTimer: NodeJS.Timeout | undefined;
   private uptimeTimer: NodeJS.Timeout | undefined;
   private checkInFlight: Promise<CheckResult | undefined> | undefined;
-  /** Triggers so far: a check that saw none arrive need not re-read the sources after. */
-  private events = 0;
   /** When the first file event not yet acted upon happened (performance.now()). */
   private eventAt: number | undefined;
   private readonly missingAtStart = new Set<string>();
@@ -159,7 +157,6 @@ export class Reconciler {
    * `eventAt` (performance.now()) is when a file event started this, for the reaction time.
    */
   trigger(eventAt?: number): Promise<void> {
-    this.events++;
     if (eventAt !== undefined) this.eventAt ??= eventAt;
     if (this.pending) return this.pending;
     const run = this.enqueue(async () => {
@@ -216,14 +213,14 @@ export class Reconciler {
     clearTimeout(this.removeTimer);
     clearTimeout(this.uptimeTimer);
     this.changed();
-    await this.queue;
+    await this.queue.drained();
     this.unsubscribe();
     if (stopAgent) await this.options.runner.stop();
     this.changed();
   }
 
   private enqueue(work: () => Promise<void>): Promise<void> {
-    const next = this.queue.then(async () => {
+    return this.queue.run(async () => {
       if (this.stopped) return;
       try {
         await work();
@@ -234,8 +231,6 @@ export class Reconciler {
         );
       }
     });
-    this.queue = next;
-    return next;
   }
 
   private changed(): void {
@@ -330,7 +325,6 @@ export class Reconciler {
     this.retryTimer = undefined;
     this.checking = true;
     this.changed();
-    const eventsBefore = this.events;
     const checkStartedAt = performance.now();
     let result: CheckResult;
     try {
@@ -350,12 +344,9 @@ export class Reconciler {
       if (eventAt !== undefined) this.eventAt ??= eventAt;
       return;
     }
-    // A newer config supersedes this one: let the next reconcile deal with it. Without a file
-    // event during the check (and no rescan pending), the data read before it still stands.
-    const now =
-      this.pending === undefined && this.events === eventsBefore
-        ? undefined
-        : await this.readStable();
+    // A newer config supersedes this one: let the next reconcile deal with it. Without a
+    // reconcile queued during the check (file event, rescan, reload), the data read before stands.
+    const now = this.pending === undefined ? undefined : await this.readStable();
     if (now && (now.decision.kind !== "configured" || !sameStore(now.decision.config, config))) {
       if (eventAt !== undefined) this.eventAt ??= eventAt;
       this.checking = false;
