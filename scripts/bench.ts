@@ -13,7 +13,7 @@ import {
   watch,
   writeFileSync,
 } from "node:fs";
-import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -22,6 +22,7 @@ import { Phase } from "../src/gen/parca/sidecar/v1/sidecar_pb.js";
 import { checkStore } from "../src/store/check.js";
 import { targetFromArgv } from "../src/store/target.js";
 import { makePki } from "../test/support/certs.js";
+import { plaintext, writeRelation } from "../test/support/relation.js";
 import { ROOT } from "../test/support/root.js";
 import { Sidecar } from "../test/support/sidecar.js";
 import { TestStore } from "../test/support/store.js";
@@ -124,11 +125,6 @@ class AgentRecord {
   }
 }
 
-async function writeRelation(path: string, bag: Record<string, string>): Promise<void> {
-  await writeFile(`${path}.tmp`, JSON.stringify(bag));
-  await rename(`${path}.tmp`, path);
-}
-
 /** Starts the plaintext stores in their own process. */
 async function startStores(
   count: number,
@@ -152,15 +148,9 @@ async function startStores(
 }
 
 /** One change: rename a new relation over the old one; ms until the agent ran with it. */
-async function change(
-  relation: string,
-  record: AgentRecord,
-  address: string,
-  extra: Record<string, string> = {},
-) {
+async function change(relation: string, record: AgentRecord, address: string) {
   const from = record.lines.length;
-  const bag = { "remote-store-address": address, "remote-store-insecure": "true", ...extra };
-  writeFileSync(`${relation}.tmp`, JSON.stringify(bag));
+  writeFileSync(`${relation}.tmp`, JSON.stringify(plaintext(address)));
   // The clock starts at the rename: the event the watchers react to.
   const t0 = wallMs();
   renameSync(`${relation}.tmp`, relation);
@@ -195,7 +185,7 @@ async function measureBaseline(
 ): Promise<Percentiles> {
   const relation = join(dir, `baseline-${quietMs}.json`);
   const record = new AgentRecord(join(dir, `baseline-${quietMs}.jsonl`));
-  await writeRelation(relation, { "remote-store-address": a, "remote-store-insecure": "true" });
+  await writeRelation(relation, plaintext(a));
   const loop: ChildProcess = spawn(process.execPath, [BASELINE, relation, AGENT, String(quietMs)], {
     env: { PATH: process.env.PATH, STANDIN_RECORD: record.path },
     stdio: ["ignore", "pipe", "inherit"],
@@ -246,7 +236,7 @@ async function main(): Promise<number> {
   const record = new AgentRecord(join(dir, "agent.jsonl"));
   let sc: Sidecar | undefined;
   try {
-    await writeRelation(relation, { "remote-store-address": A, "remote-store-insecure": "true" });
+    await writeRelation(relation, plaintext(A));
     sc = await Sidecar.start(
       [
         "--relation",

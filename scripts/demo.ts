@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Phase, type Status } from "../src/gen/parca/sidecar/v1/sidecar_pb.js";
 import { makePki } from "../test/support/certs.js";
-import { STANDIN, standinProcesses, waitFor } from "../test/support/procs.js";
-import { writeRelation } from "../test/support/relation.js";
+import { standinProcesses, standinRun, waitFor } from "../test/support/procs.js";
+import { plaintext, writeRelation } from "../test/support/relation.js";
 import { Sidecar } from "../test/support/sidecar.js";
 import { TestStore } from "../test/support/store.js";
 
@@ -58,12 +58,7 @@ async function demo(dir: string, cleanup: (() => Promise<unknown>)[]): Promise<v
   );
   const relation = join(dir, "parca-store.json");
   const sc = await Sidecar.start([
-    "--relation",
-    relation,
-    "--agent",
-    STANDIN,
-    "--state-dir",
-    join(dir, "state"),
+    ...standinRun(relation, join(dir, "state")),
     "--ca-file",
     caFile,
     "--debounce-ms",
@@ -80,10 +75,7 @@ async function demo(dir: string, cleanup: (() => Promise<unknown>)[]): Promise<v
   await show(await sc.waitStatus("waiting", (s) => s.phase === Phase.WAITING_FOR_RELATION), sc);
 
   say("The store writes its relation data (plaintext): checked, then the agent is started");
-  await writeRelation(relation, {
-    "remote-store-address": plain.address,
-    "remote-store-insecure": "true",
-  });
+  await writeRelation(relation, plaintext(plain.address));
   await show(await sc.waitStatus("running", (s) => s.phase === Phase.RUNNING), sc);
 
   say(

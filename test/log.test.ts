@@ -1,23 +1,8 @@
-import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { createLogger, prettyLine, Secrets } from "../src/log.js";
+import { type LogFormat, prettyLine } from "../src/log.js";
+import { capturedLogger } from "./support/logs.js";
 
-function capture(format: "json" | "pretty" = "json") {
-  const lines: string[] = [];
-  const secrets = new Secrets();
-  const log = createLogger({
-    level: "info",
-    format,
-    secrets,
-    destination: new Writable({
-      write(chunk, _e, done) {
-        lines.push(String(chunk));
-        done();
-      },
-    }),
-  });
-  return { lines, secrets, log };
-}
+const capture = (format: LogFormat = "json") => capturedLogger("info", format);
 
 describe("logger", () => {
   it("scrubs secrets from every string value, raw and JSON-escaped, wherever they stand", () => {

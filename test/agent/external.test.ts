@@ -1,7 +1,6 @@
 import { readFileSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
@@ -10,8 +9,8 @@ import { type ExternalOptions, ExternalRunner } from "../../src/agent/external.j
 import { renderFlags } from "../../src/agent/flags.js";
 import { type FlagsFormat, FlagsFormatError, formatFlagsFile } from "../../src/agent/flags-file.js";
 import type { Launch } from "../../src/agent/runner.js";
-import { createLogger, Secrets } from "../../src/log.js";
 import type { StoreConfig } from "../../src/relation/types.js";
+import { capturedLogger } from "../support/logs.js";
 import { tempDir } from "../support/tmp.js";
 
 const RECORD_SH = fileURLToPath(new URL("../support/commands/record.sh", import.meta.url));
@@ -37,25 +36,14 @@ async function runner(
 ) {
   const dir = await tempDir();
   const record = join(dir, "commands.log");
-  const logs: string[] = [];
-  const secrets = new Secrets();
+  const { log, lines: logs, secrets } = capturedLogger("info");
   const options: ExternalOptions = {
     flagsFile: join(dir, "parca-agent.flags"),
     format,
     restartCommand: [RECORD_SH, "restart", "parca-agent"],
     commandTimeoutMs: 10_000,
     env: { PATH: process.env.PATH, RECORD: record, ...extraEnv },
-    log: createLogger({
-      level: "info",
-      format: "json",
-      secrets,
-      destination: new Writable({
-        write(c, _e, done) {
-          logs.push(String(c));
-          done();
-        },
-      }),
-    }),
+    log,
     secrets,
     ...extra,
   };

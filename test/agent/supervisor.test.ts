@@ -1,13 +1,13 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { groupMembers } from "../../src/agent/proc.js";
 import type { Launch, RunnerEvent } from "../../src/agent/runner.js";
 import { type Backoff, backoffDelay, Supervisor } from "../../src/agent/supervisor.js";
-import { createLogger, Secrets } from "../../src/log.js";
+import type { Secrets } from "../../src/log.js";
+import { capturedLogger } from "../support/logs.js";
 import {
   killStrayStandins,
   recordedStarts,
@@ -46,20 +46,13 @@ async function harness(
   const stateDir = realpathSync(dir);
   const record = join(dir, "starts.jsonl");
   const lines: string[] = [];
-  const logs: string[] = [];
-  const secrets = new Secrets();
-  const destination = new Writable({
-    write(chunk, _enc, done) {
-      logs.push(String(chunk));
-      done();
-    },
-  });
+  const { log, lines: logs, secrets } = capturedLogger();
   const supervisor = new Supervisor({
     agentPath: STANDIN,
     stateDir,
     stopTimeoutMs: options.stopTimeoutMs ?? 5000,
     env: { PATH: process.env.PATH, STANDIN_RECORD: record, ...options.env },
-    log: createLogger({ level: "debug", format: "json", secrets, destination }),
+    log,
     secrets,
     backoff: options.backoff ?? { initialMs: 50, maxMs: 400, resetAfterMs: 60_000 },
     output: (stream, line) => lines.push(`${stream}: ${line}`),

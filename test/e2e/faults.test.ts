@@ -3,38 +3,28 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Phase } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
 import { makePki } from "../support/certs.js";
+import { afterTest, cleanUpAfterEach, startSidecar, startStore } from "../support/e2e.js";
 import { KeyDirectory } from "../support/keydir.js";
 import {
   recordedStarts,
   STANDIN,
   standinProcesses,
-  strayAgents,
+  standinRun,
   waitFor,
 } from "../support/procs.js";
-import { writeRelation } from "../support/relation.js";
+import { plaintext, writeRelation } from "../support/relation.js";
 import { Sidecar } from "../support/sidecar.js";
-import { TestStore, type TestStoreOptions } from "../support/store.js";
+import { TestStore } from "../support/store.js";
 import { tempDir } from "../support/tmp.js";
 
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
-  expect(await strayAgents()).toEqual([]);
-});
+cleanUpAfterEach();
+const store = startStore;
 
-async function store(options: TestStoreOptions = {}): Promise<TestStore> {
-  const s = await TestStore.start(options);
-  cleanup.push(() => s.stop());
-  return s;
-}
-
-async function sidecar(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Sidecar> {
-  const s = await Sidecar.start([...args, "--agent", STANDIN, "--debounce-ms", "20"], env);
-  cleanup.push(() => s.stop());
-  return s;
+function sidecar(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Sidecar> {
+  return startSidecar([...args, "--agent", STANDIN, "--debounce-ms", "20"], env);
 }
 
 /** Whether this machine lets us mount a tmpfs (root with CAP_SYS_ADMIN): a real full disk. */
@@ -87,10 +77,7 @@ describe("fault injection", () => {
     const dir = await tempDir();
     const s1 = await TestStore.start();
     const relation = join(dir, "relation.json");
-    await writeRelation(relation, {
-      "remote-store-address": s1.address,
-      "remote-store-insecure": "true",
-    });
+    await writeRelation(relation, plaintext(s1.address));
     const sc = await sidecar([
       "--relation",
       relation,
@@ -158,20 +145,14 @@ describe("fault injection", () => {
     const [a, b] = [await store(), await store()];
     const relation = join(dir, "relation.json");
     const record = join(dir, "starts.jsonl");
-    await writeRelation(relation, {
-      "remote-store-address": a.address,
-      "remote-store-insecure": "true",
-    });
+    await writeRelation(relation, plaintext(a.address));
     const sc = await sidecar(["--relation", relation, "--state-dir", join(dir, "state")], {
       STANDIN_RECORD: record,
     });
     const running = await sc.waitStatus("RUNNING", (s) => s.phase === Phase.RUNNING);
     // The stand-in records from its re-executed child: an agent stopped before that never would.
     await waitFor("a's start recorded", () => recordedStarts(record).length === 1);
-    const whole = JSON.stringify({
-      "remote-store-address": b.address,
-      "remote-store-insecure": "true",
-    });
+    const whole = JSON.stringify(plaintext(b.address));
     writeFileSync(relation, whole.slice(0, whole.length - 9)); // a writer died mid-way
     const bad = await sc.waitStatus("MALFORMED", (s) => s.sources[0]?.error?.code === "MALFORMED");
     expect(bad.agent?.pid).toBe(running.agent?.pid);
@@ -212,10 +193,7 @@ describe("fault injection", () => {
     await rm(secret, { recursive: true });
     await sc.waitStatus("gone", (s) => s.desired === undefined);
     await mkdir(secret);
-    await new KeyDirectory(secret).write({
-      "remote-store-address": b.address,
-      "remote-store-insecure": "true",
-    });
+    await new KeyDirectory(secret).write(plaintext(b.address));
     await sc.waitStatus(
       "RUNNING on b",
       (s) => s.applied?.address === b.address && s.phase === Phase.RUNNING,
@@ -228,28 +206,12 @@ describe("fault injection", () => {
       const dir = await tempDir();
       const [a, b] = [await store(), await store()];
       const relation = join(dir, "relation.json");
-      const plaintext = (s: TestStore) => ({
-        "remote-store-address": s.address,
-        "remote-store-insecure": "true",
-      });
-      await writeRelation(relation, plaintext(a));
-      const sc = await Sidecar.start(
-        [
-          "--relation",
-          relation,
-          "--state-dir",
-          join(dir, "state"),
-          "--agent",
-          STANDIN,
-          "--debounce-ms",
-          "20",
-          "--rescan-ms",
-          "300",
-        ],
+      await writeRelation(relation, plaintext(a.address));
+      const sc = await startSidecar(
+        [...standinRun(relation, join(dir, "state")), "--debounce-ms", "20", "--rescan-ms", "300"],
         {},
         { wrap: NO_INOTIFY_WATCHES },
       );
-      cleanup.push(() => sc.stop());
       const running = await sc.waitStatus(
         "a applied, the watch failure reported",
         (s) =>
@@ -260,7 +222,7 @@ describe("fault injection", () => {
       expect(warning?.message).toContain("ENOSPC");
       expect(warning?.hint).toContain("max_user_watches");
       expect(sc.logs().some((l) => l.event === "watch_failed" && l.code === "ENOSPC")).toBe(true);
-      await writeRelation(relation, plaintext(b));
+      await writeRelation(relation, plaintext(b.address));
       await sc.waitStatus(
         "b applied through the rescan",
         (s) => s.applied?.address === b.address && s.phase === Phase.RUNNING,
@@ -279,7 +241,7 @@ describe("fault injection", () => {
       const stateDir = join(dir, "state");
       await mkdir(stateDir);
       execFileSync("mount", ["-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", stateDir]);
-      cleanup.push(async () => execFileSync("umount", ["-l", stateDir]));
+      afterTest(async () => execFileSync("umount", ["-l", stateDir]));
       const relation = join(dir, "relation.json");
       const record = join(dir, "starts.jsonl");
       await writeRelation(relation, {
@@ -334,19 +296,13 @@ describe("fault injection", () => {
       const stateDir = join(dir, "state");
       await mkdir(stateDir);
       execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", stateDir]);
-      cleanup.push(async () => execFileSync("umount", ["-l", stateDir]));
+      afterTest(async () => execFileSync("umount", ["-l", stateDir]));
       const relation = join(dir, "relation.json");
-      await writeRelation(relation, {
-        "remote-store-address": a.address,
-        "remote-store-insecure": "true",
-      });
+      await writeRelation(relation, plaintext(a.address));
       const sc = await sidecar(["--relation", relation, "--state-dir", stateDir]);
       await sc.waitStatus("RUNNING", (s) => s.phase === Phase.RUNNING);
       execFileSync("mount", ["-o", "remount,ro", stateDir]);
-      await writeRelation(relation, {
-        "remote-store-address": b.address,
-        "remote-store-insecure": "true",
-      });
+      await writeRelation(relation, plaintext(b.address));
       const st = await sc.waitStatus(
         "b runs",
         (s) => s.applied?.address === b.address && s.phase === Phase.RUNNING,
@@ -366,23 +322,11 @@ describe("fault injection", () => {
     for (let i = 0; i < 20; i++) {
       last = (stores[i % 3] as TestStore).address;
       const sc = await Sidecar.start(
-        [
-          "--relation",
-          relation,
-          "--agent",
-          STANDIN,
-          "--state-dir",
-          stateDir,
-          "--debounce-ms",
-          "10",
-        ],
+        [...standinRun(relation, stateDir), "--debounce-ms", "10"],
         {},
         { watchStatus: false },
       );
-      await writeRelation(relation, {
-        "remote-store-address": last,
-        "remote-store-insecure": "true",
-      });
+      await writeRelation(relation, plaintext(last));
       await sleep(Math.floor(Math.random() * 400));
       await sc.kill();
     }

@@ -1,17 +1,12 @@
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Phase } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
-import { STANDIN, strayAgents, waitFor } from "../support/procs.js";
-import { writeRelation } from "../support/relation.js";
-import { Sidecar } from "../support/sidecar.js";
-import { TestStore } from "../support/store.js";
+import { cleanUpAfterEach, startSidecar, startStore } from "../support/e2e.js";
+import { standinRun, waitFor } from "../support/procs.js";
+import { plaintext, writeRelation } from "../support/relation.js";
 import { tempDir } from "../support/tmp.js";
 
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c();
-  expect(await strayAgents()).toEqual([]);
-});
+cleanUpAfterEach();
 
 /** Sample values from Prometheus text, by metric name with labels as written. */
 function samples(text: string): Map<string, number> {
@@ -35,24 +30,14 @@ describe("--metrics-listen", () => {
   it("serves Prometheus metrics that move with the sidecar", async () => {
     const dir = await tempDir();
     const relation = join(dir, "relation.json");
-    const [a, b] = [await TestStore.start({ token: "t-a" }), await TestStore.start()];
-    cleanup.push(
-      () => a.stop(),
-      () => b.stop(),
-    );
-    const sc = await Sidecar.start([
-      "--relation",
-      relation,
-      "--agent",
-      STANDIN,
-      "--state-dir",
-      join(dir, "state"),
+    const [a, b] = [await startStore({ token: "t-a" }), await startStore()];
+    const sc = await startSidecar([
+      ...standinRun(relation, join(dir, "state")),
       "--metrics-listen",
       "127.0.0.1:0",
       "--debounce-ms",
       "20",
     ]);
-    cleanup.push(() => sc.stop());
     const before = await scrape(sc.metricsAddress);
     expect(before.get("parca_agent_sidecar_agent_up")).toBe(0);
     expect(before.get("parca_agent_sidecar_config_applies_total")).toBe(0);
@@ -73,10 +58,7 @@ describe("--metrics-listen", () => {
       "remote-store-bearer-token": "wrong",
     });
     await sc.waitStatus("held", (s) => s.lastCheck?.diagnosis?.code === "UNAUTHENTICATED");
-    await writeRelation(relation, {
-      "remote-store-address": b.address,
-      "remote-store-insecure": "true",
-    });
+    await writeRelation(relation, plaintext(b.address));
     await sc.waitStatus(
       "RUNNING on b",
       (s) => s.applied?.address === b.address && s.phase === Phase.RUNNING,

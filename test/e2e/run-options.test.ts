@@ -2,38 +2,20 @@ import { readFileSync, statSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { HealthCheckResponse_ServingStatus as Serving } from "../../src/gen/grpc/health/v1/health_pb.js";
 import { AgentState, Phase } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
 import { runCli, spawnCli } from "../support/cli.js";
+import { cleanUpAfterEach, startSidecar, startStore } from "../support/e2e.js";
 import { refusedPort } from "../support/endpoints.js";
-import { recordedStarts, STANDIN, strayAgents, waitFor } from "../support/procs.js";
-import { writeRelation } from "../support/relation.js";
-import { Sidecar } from "../support/sidecar.js";
-import { TestStore } from "../support/store.js";
+import { recordedStarts, STANDIN, standinRun, waitFor } from "../support/procs.js";
+import { plaintext, writeRelation } from "../support/relation.js";
 import { tempDir } from "../support/tmp.js";
 
 const RECORD_SH = fileURLToPath(new URL("../support/commands/record.sh", import.meta.url));
-const sidecars: Sidecar[] = [];
-const stores: TestStore[] = [];
-
-afterEach(async () => {
-  await Promise.all(sidecars.splice(0).map((s) => s.stop()));
-  await Promise.all(stores.splice(0).map((s) => s.stop()));
-  expect(await strayAgents()).toEqual([]);
-});
-
-async function store(options: Parameters<typeof TestStore.start>[0] = {}) {
-  const s = await TestStore.start(options);
-  stores.push(s);
-  return s;
-}
-
-async function start(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const s = await Sidecar.start(args, env);
-  sidecars.push(s);
-  return s;
-}
+cleanUpAfterEach();
+const store = startStore;
+const start = startSidecar;
 
 describe("run options", () => {
   it("reads every option from PARCA_SIDECAR_* and lets a flag replace its variable", async () => {
@@ -41,10 +23,7 @@ describe("run options", () => {
     const s1 = await store();
     const relation = join(dir, "relation.json");
     const record = join(dir, "starts.jsonl");
-    await writeRelation(relation, {
-      "remote-store-address": s1.address,
-      "remote-store-insecure": "true",
-    });
+    await writeRelation(relation, plaintext(s1.address));
     const sc = await start(["--debounce-ms", "10"], {
       PARCA_SIDECAR_RELATION: `${join(dir, "missing.json")}:${relation}`,
       PARCA_SIDECAR_AGENT: STANDIN,
@@ -93,8 +72,7 @@ describe("run options", () => {
     expect(badState.code).toBe(1);
     expect(badState.stderr).toContain("state dir");
 
-    const other = await Sidecar.start(["--relation", relation, "--state-dir", join(dir, "s1")]);
-    sidecars.push(other);
+    const other = await start(["--relation", relation, "--state-dir", join(dir, "s1")]);
     const taken = await spawnCli([
       "run",
       "--relation",
@@ -113,25 +91,10 @@ describe("run options", () => {
     const relation = join(dir, "relation.json");
     const record = join(dir, "starts.jsonl");
     const port = await refusedPort();
-    const sc = await start(
-      [
-        "--relation",
-        relation,
-        "--agent",
-        STANDIN,
-        "--state-dir",
-        join(dir, "state"),
-        "--unverified",
-        "apply",
-      ],
-      {
-        STANDIN_RECORD: record,
-      },
-    );
-    await writeRelation(relation, {
-      "remote-store-address": `127.0.0.1:${port}`,
-      "remote-store-insecure": "true",
+    const sc = await start([...standinRun(relation, join(dir, "state")), "--unverified", "apply"], {
+      STANDIN_RECORD: record,
     });
+    await writeRelation(relation, plaintext(`127.0.0.1:${port}`));
     const degraded = await sc.waitStatus(
       "DEGRADED",
       (s) => s.phase === Phase.DEGRADED && s.applied !== undefined,
@@ -160,12 +123,7 @@ describe("run options", () => {
     const s1 = await store();
     const relation = join(dir, "relation.json");
     const sc = await start([
-      "--relation",
-      relation,
-      "--agent",
-      STANDIN,
-      "--state-dir",
-      join(dir, "state"),
+      ...standinRun(relation, join(dir, "state")),
       "--on-remove",
       "keep",
       "--remove-grace-ms",
@@ -175,10 +133,7 @@ describe("run options", () => {
       "--debounce-ms",
       "60000",
     ]);
-    await writeRelation(relation, {
-      "remote-store-address": s1.address,
-      "remote-store-insecure": "true",
-    });
+    await writeRelation(relation, plaintext(s1.address));
     // Debounce of a minute: only SIGHUP makes the sidecar read the data now.
     sc.signal("SIGHUP");
     await sc.waitStatus("RUNNING", (s) => s.phase === Phase.RUNNING && s.applied !== undefined);
@@ -197,20 +152,8 @@ describe("run options", () => {
     const dir = await tempDir();
     const s1 = await store();
     const relation = join(dir, "relation.json");
-    await writeRelation(relation, {
-      "remote-store-address": s1.address,
-      "remote-store-insecure": "true",
-    });
-    const sc = await start([
-      "--relation",
-      relation,
-      "--agent",
-      STANDIN,
-      "--state-dir",
-      join(dir, "state"),
-      "--recheck-ms",
-      "200",
-    ]);
+    await writeRelation(relation, plaintext(s1.address));
+    const sc = await start([...standinRun(relation, join(dir, "state")), "--recheck-ms", "200"]);
     const running = await sc.waitStatus("RUNNING", (s) => s.phase === Phase.RUNNING);
     s1.setHealth("NOT_SERVING");
     const st = await sc.waitStatus(
@@ -253,10 +196,7 @@ describe("run options", () => {
       { RECORD: log },
     );
     const commands = () => readFileSync(log, "utf8").trim().split("\n");
-    await writeRelation(relation, {
-      "remote-store-address": a.address,
-      "remote-store-insecure": "true",
-    });
+    await writeRelation(relation, plaintext(a.address));
     const running = await sc.waitStatus("RUNNING", (s) => s.phase === Phase.RUNNING);
     expect(running.agent?.state).toBe(AgentState.EXTERNAL);
     expect(readFileSync(flagsFile, "utf8")).toBe(
@@ -264,14 +204,8 @@ describe("run options", () => {
     );
     expect(statSync(flagsFile).mode & 0o777).toBe(0o600);
     expect(commands()).toEqual([`restart parca agent|${a.address}|true|`]);
-    await writeRelation(relation, {
-      "remote-store-address": a.address,
-      "remote-store-insecure": "true",
-    });
-    await writeRelation(relation, {
-      "remote-store-address": b.address,
-      "remote-store-insecure": "true",
-    });
+    await writeRelation(relation, plaintext(a.address));
+    await writeRelation(relation, plaintext(b.address));
     await sc.waitStatus("RUNNING on b", (s) => s.applied?.address === b.address);
     expect(commands()).toEqual([
       `restart parca agent|${a.address}|true|`,
@@ -308,14 +242,7 @@ describe("status", () => {
     const dir = await tempDir();
     const s1 = await store();
     const relation = join(dir, "relation.json");
-    const sc = await start([
-      "--relation",
-      relation,
-      "--agent",
-      STANDIN,
-      "--state-dir",
-      join(dir, "state"),
-    ]);
+    const sc = await start([...standinRun(relation, join(dir, "state"))]);
     const { spawn } = await import("node:child_process");
     const { CLI, NODE_FLAGS } = await import("../support/cli.js");
     const watcher = spawn(process.execPath, [
@@ -333,10 +260,7 @@ describe("status", () => {
     });
     try {
       await waitFor("the first line", () => out.includes("\n"));
-      await writeRelation(relation, {
-        "remote-store-address": s1.address,
-        "remote-store-insecure": "true",
-      });
+      await writeRelation(relation, plaintext(s1.address));
       await waitFor("RUNNING in the stream", () => out.includes('"phase":"PHASE_RUNNING"'));
       const lines = out.trim().split("\n");
       expect(lines.length).toBeGreaterThan(1);

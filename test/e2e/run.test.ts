@@ -1,37 +1,19 @@
 import { readFileSync, statSync } from "node:fs";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { HealthCheckResponse_ServingStatus as Serving } from "../../src/gen/grpc/health/v1/health_pb.js";
 import { AgentState, Phase, type Status } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
+import { cleanUpAfterEach, startSidecar, startStore } from "../support/e2e.js";
 import { refusedPort } from "../support/endpoints.js";
 import { KeyDirectory } from "../support/keydir.js";
-import {
-  recordedStarts,
-  STANDIN,
-  standinProcesses,
-  strayAgents,
-  waitFor,
-} from "../support/procs.js";
-import { writeRelation } from "../support/relation.js";
-import { Sidecar } from "../support/sidecar.js";
-import { TestStore, type TestStoreOptions } from "../support/store.js";
+import { recordedStarts, standinProcesses, standinRun, waitFor } from "../support/procs.js";
+import { plaintext, writeRelation } from "../support/relation.js";
+import type { Sidecar } from "../support/sidecar.js";
 import { tempDir } from "../support/tmp.js";
 
-const sidecars: Sidecar[] = [];
-const stores: TestStore[] = [];
-
-afterEach(async () => {
-  await Promise.all(sidecars.splice(0).map((s) => s.stop()));
-  await Promise.all(stores.splice(0).map((s) => s.stop()));
-  expect(await strayAgents()).toEqual([]);
-});
-
-async function store(options: TestStoreOptions = {}): Promise<TestStore> {
-  const s = await TestStore.start(options);
-  stores.push(s);
-  return s;
-}
+cleanUpAfterEach();
+const store = startStore;
 
 interface Env {
   dir: string;
@@ -55,14 +37,9 @@ async function sidecar(
   extra: string[] = [],
   processEnv: NodeJS.ProcessEnv = {},
 ): Promise<Sidecar> {
-  const s = await Sidecar.start(
+  return startSidecar(
     [
-      "--relation",
-      e.relation,
-      "--agent",
-      STANDIN,
-      "--state-dir",
-      e.stateDir,
+      ...standinRun(e.relation, e.stateDir),
       "--debounce-ms",
       "20",
       "--remove-grace-ms",
@@ -77,8 +54,6 @@ async function sidecar(
     ],
     { STANDIN_RECORD: e.record, ...processEnv },
   );
-  sidecars.push(s);
-  return s;
 }
 
 const starts = (e: Env) => recordedStarts(e.record);
@@ -96,10 +71,7 @@ describe("run, end to end", () => {
     expect(await sc.health("readiness")).toBe(Serving.NOT_SERVING);
     expect(await sc.health("liveness")).toBe(Serving.SERVING);
     expect(await sc.health("")).toBe(Serving.SERVING);
-    await writeRelation(e.relation, {
-      "remote-store-address": s1.address,
-      "remote-store-insecure": "true",
-    });
+    await writeRelation(e.relation, plaintext(s1.address));
     const running = await sc.waitStatus("RUNNING", (s) => s.phase === Phase.RUNNING);
     expect(running.applied).toMatchObject({ address: s1.address, insecure: true, tokenSet: false });
     expect(running.desired?.address).toBe(s1.address);
@@ -147,7 +119,6 @@ describe("run, end to end", () => {
     expect(readFileSync(join(e.stateDir, "bearer-token"), "utf8")).toBe("good-token-1");
 
     // The token is rotated at the store and in the relation: applied, agent restarted.
-    stores.splice(stores.indexOf(s1), 1);
     await s1.stop();
     const s2 = await store({ token: "good-token-3", port: s1.port });
     await writeRelation(e.relation, {
@@ -167,21 +138,17 @@ describe("run, end to end", () => {
   it("never restarts the agent for a config that a newer write replaced during its check", async () => {
     const e = await env();
     const [a, b, c] = [await store(), await store(), await store()];
-    const plaintext = (s: TestStore) => ({
-      "remote-store-address": s.address,
-      "remote-store-insecure": "true",
-    });
-    await writeRelation(e.relation, plaintext(a));
+    await writeRelation(e.relation, plaintext(a.address));
     // A long quiet period: the held check of b ends well inside the quiet period after c's write.
     const sc = await sidecar(e, ["--debounce-ms", "2000"]);
     await sc.waitStatus("a applied", (s) => s.applied?.address === a.address);
     await waitFor("a's start recorded", () => starts(e).length === 1);
     const release = b.holdHealth();
-    await writeRelation(e.relation, plaintext(b));
+    await writeRelation(e.relation, plaintext(b.address));
     await waitFor("b's check at the store", () =>
       b.calls.some((call) => call.path === "Health/Check"),
     );
-    await writeRelation(e.relation, plaintext(c));
+    await writeRelation(e.relation, plaintext(c.address));
     release();
     const done = await sc.waitStatus(
       "c applied",
@@ -196,10 +163,7 @@ describe("run, end to end", () => {
     const e = await env();
     const port = await refusedPort();
     const sc = await sidecar(e);
-    await writeRelation(e.relation, {
-      "remote-store-address": `127.0.0.1:${port}`,
-      "remote-store-insecure": "true",
-    });
+    await writeRelation(e.relation, plaintext(`127.0.0.1:${port}`));
     const held = await sc.waitStatus(
       "held",
       (s) => s.lastCheck?.diagnosis?.code === "CONNECTION_REFUSED",
@@ -237,10 +201,7 @@ describe("run, end to end", () => {
     const e = await env();
     const s1 = await store();
     const sc = await sidecar(e);
-    await writeRelation(e.relation, {
-      "remote-store-address": s1.address,
-      "remote-store-insecure": "true",
-    });
+    await writeRelation(e.relation, plaintext(s1.address));
     const running = await sc.waitStatus("RUNNING", (s) => s.phase === Phase.RUNNING);
     for (const [bag, code] of [
       [{ "remote-store-address": "https://parca.example.com" }, "INVALID_ADDRESS"],
@@ -268,10 +229,7 @@ describe("run, end to end", () => {
     const e = await env();
     const s1 = await store();
     const sc = await sidecar(e);
-    await writeRelation(e.relation, {
-      "remote-store-address": s1.address,
-      "remote-store-insecure": "true",
-    });
+    await writeRelation(e.relation, plaintext(s1.address));
     await sc.waitStatus("RUNNING", (s) => s.phase === Phase.RUNNING);
     await waitFor("the agent", () => standinProcesses().length === 2);
     await rm(e.relation);
@@ -286,10 +244,7 @@ describe("run, end to end", () => {
     const e = await env();
     const s1 = await store();
     const sc = await sidecar(e, ["--remove-grace-ms", "3000"]);
-    await writeRelation(e.relation, {
-      "remote-store-address": s1.address,
-      "remote-store-insecure": "true",
-    });
+    await writeRelation(e.relation, plaintext(s1.address));
     const running = await sc.waitStatus("RUNNING", (s) => s.phase === Phase.RUNNING);
     await waitFor("the agent's start", () => starts(e).length === 1);
     await writeFile(e.relation, "");
@@ -310,10 +265,7 @@ describe("run, end to end", () => {
     const e = await env();
     const s1 = await store();
     const first = await sidecar(e);
-    await writeRelation(e.relation, {
-      "remote-store-address": s1.address,
-      "remote-store-insecure": "true",
-    });
+    await writeRelation(e.relation, plaintext(s1.address));
     await first.waitStatus("RUNNING", (s) => s.phase === Phase.RUNNING);
     await waitFor("the agent's start", () => starts(e).length === 1);
     expect(await first.stop()).toBe(0);
@@ -331,15 +283,9 @@ describe("run, end to end", () => {
     const e = await env();
     const [good, bad] = [await store(), await store()];
     const sc = await sidecar(e, [], { STANDIN_CRASH_ADDRESS: bad.address });
-    await writeRelation(e.relation, {
-      "remote-store-address": good.address,
-      "remote-store-insecure": "true",
-    });
+    await writeRelation(e.relation, plaintext(good.address));
     await sc.waitStatus("RUNNING on good", (s) => s.phase === Phase.RUNNING);
-    await writeRelation(e.relation, {
-      "remote-store-address": bad.address,
-      "remote-store-insecure": "true",
-    });
+    await writeRelation(e.relation, plaintext(bad.address));
     const rolled = await sc.waitStatus(
       "rolled back",
       (s) =>
@@ -373,10 +319,7 @@ describe("run, end to end", () => {
     const sc = await sidecar(e);
     const none = await sc.checkStore();
     expect(none.result?.diagnosis?.code).toBe("NOT_CONFIGURED");
-    await writeRelation(e.relation, {
-      "remote-store-address": s1.address,
-      "remote-store-insecure": "true",
-    });
+    await writeRelation(e.relation, plaintext(s1.address));
     await sc.waitStatus("RUNNING", (s) => s.phase === Phase.RUNNING);
     const [a, b] = await Promise.all([sc.checkStore(), sc.checkStore()]);
     expect(a.result?.diagnosis).toBeUndefined();
@@ -400,10 +343,7 @@ describe("run, end to end", () => {
     const e = await env();
     const s1 = await store();
     const first = await sidecar(e);
-    await writeRelation(e.relation, {
-      "remote-store-address": s1.address,
-      "remote-store-insecure": "true",
-    });
+    await writeRelation(e.relation, plaintext(s1.address));
     await first.waitStatus("RUNNING", (s) => s.phase === Phase.RUNNING);
     await waitFor("the agent", () => standinProcesses().length === 2);
     const orphanPids = standinProcesses().map((p) => p.pid);

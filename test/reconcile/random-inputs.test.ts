@@ -1,18 +1,17 @@
 import { readFileSync, realpathSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { toJsonString } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { Supervisor } from "../../src/agent/supervisor.js";
 import { StatusSchema } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
-import { createLogger, Secrets } from "../../src/log.js";
 import { type Checker, storeChecker } from "../../src/reconcile/checker.js";
 import { Reconciler } from "../../src/reconcile/reconciler.js";
 import { StateFile } from "../../src/reconcile/state-file.js";
 import { buildStatus, view } from "../../src/reconcile/status.js";
 import type { StoreConfig } from "../../src/relation/types.js";
 import { refusedPort } from "../support/endpoints.js";
+import { capturedLogger } from "../support/logs.js";
 import { killStrayStandins, standinProcesses } from "../support/procs.js";
 import { ROOT } from "../support/root.js";
 import { TestStore } from "../support/store.js";
@@ -38,19 +37,7 @@ describe("10,000 random relation inputs through the loop", () => {
     const refused = `127.0.0.1:${await refusedPort()}`;
     const relation = join(dir, "relation.json");
     const record = join(dir, "agents.log");
-    const logs: string[] = [];
-    const secrets = new Secrets();
-    const log = createLogger({
-      level: "debug",
-      format: "json",
-      secrets,
-      destination: new Writable({
-        write(chunk, _e, done) {
-          logs.push(String(chunk));
-          done();
-        },
-      }),
-    });
+    const { log, lines: logs, secrets } = capturedLogger();
     const runner = new Supervisor({
       agentPath: AGENT,
       stateDir: dir,

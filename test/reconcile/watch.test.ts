@@ -1,12 +1,11 @@
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import { createLogger, Secrets } from "../../src/log.js";
 import { RelationWatcher } from "../../src/reconcile/watch.js";
 import { readSource } from "../../src/relation/source.js";
 import { KeyDirectory } from "../support/keydir.js";
+import { capturedLogger } from "../support/logs.js";
 import { waitFor } from "../support/procs.js";
 import { tempDir } from "../support/tmp.js";
 
@@ -15,12 +14,7 @@ afterEach(async () => {
   await Promise.all(watchers.splice(0).map((w) => w.close()));
 });
 
-const log = createLogger({
-  level: "silent",
-  format: "json",
-  secrets: new Secrets(),
-  destination: new Writable({ write: (_c, _e, done) => done() }),
-});
+const { log } = capturedLogger("silent");
 
 /** A watcher whose every debounced change records what the source holds at that moment. */
 async function watching(path: string, debounceMs = 30) {

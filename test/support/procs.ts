@@ -82,3 +82,8 @@ export async function strayAgents(): Promise<{ pid: number; argv: string[] }[]> 
   await killStrayStandins();
   return left;
 }
+
+/** `run` flags for one relation source, the stand-in agent and a state dir. */
+export function standinRun(relation: string, stateDir: string): string[] {
+  return ["--relation", relation, "--agent", STANDIN, "--state-dir", stateDir];
+}

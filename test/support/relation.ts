@@ -5,3 +5,8 @@ export async function writeRelation(path: string, bag: Record<string, string>): 
   await writeFile(`${path}.tmp`, JSON.stringify(bag));
   await rename(`${path}.tmp`, path);
 }
+
+/** The relation data of a plaintext store at `address`. */
+export function plaintext(address: string): Record<string, string> {
+  return { "remote-store-address": address, "remote-store-insecure": "true" };
+}

@@ -1,0 +1,36 @@
+import { afterEach, expect } from "vitest";
+import { strayAgents } from "./procs.js";
+import { Sidecar } from "./sidecar.js";
+import { TestStore, type TestStoreOptions } from "./store.js";
+
+const stops: (() => Promise<unknown>)[] = [];
+
+/** Runs `stop` after the current test; the latest registered runs first. */
+export function afterTest(stop: () => Promise<unknown>): void {
+  stops.push(stop);
+}
+
+/**
+ * For an end-to-end suite: after each test, stops what it started (latest first, so sidecars
+ * before their stores) and asserts that no stand-in agent is left behind.
+ */
+export function cleanUpAfterEach(): void {
+  afterEach(async () => {
+    for (const stop of stops.splice(0).reverse()) await stop().catch(() => undefined);
+    expect(await strayAgents()).toEqual([]);
+  });
+}
+
+/** A test store on loopback, stopped after the test. */
+export async function startStore(options: TestStoreOptions = {}): Promise<TestStore> {
+  const s = await TestStore.start(options);
+  afterTest(() => s.stop());
+  return s;
+}
+
+/** The real `run` process, stopped after the test. */
+export async function startSidecar(...args: Parameters<typeof Sidecar.start>): Promise<Sidecar> {
+  const s = await Sidecar.start(...args);
+  afterTest(() => s.stop());
+  return s;
+}
