@@ -1,5 +1,5 @@
-import { stringify } from "yaml";
 import { FLAG_TOKEN, FLAG_TOKEN_FILE } from "../flag-names.js";
+import { yaml } from "../yaml.js";
 import type { Launch } from "./runner.js";
 
 export type FlagsFormat = "args" | "env" | "yaml";
@@ -51,5 +51,5 @@ function yamlFlags(launch: Launch): string {
   };
   if (tokenFile) flags[FLAG_TOKEN_FILE.slice(2)] = tokenFile.path;
   else if (store.token !== undefined) flags[FLAG_TOKEN.slice(2)] = store.token;
-  return stringify(flags, { defaultStringType: "QUOTE_DOUBLE", defaultKeyType: "PLAIN" });
+  return yaml().stringify(flags, { defaultStringType: "QUOTE_DOUBLE", defaultKeyType: "PLAIN" });
 }

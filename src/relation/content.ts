@@ -1,4 +1,5 @@
-import { type Document, isMap, isScalar, parseAllDocuments, type Scalar } from "yaml";
+import type { Document, Scalar } from "yaml";
+import { yaml } from "../yaml.js";
 import type { Databag } from "./config.js";
 import { RelationError } from "./errors.js";
 
@@ -56,6 +57,7 @@ function fromJson(value: unknown): Databag {
 }
 
 function parseYaml(text: string): Databag | undefined {
+  const { isMap, isScalar, parseAllDocuments } = yaml();
   const docs = parseAllDocuments(text, YAML_OPTIONS);
   if (!Array.isArray(docs) || docs.length === 0) return undefined;
   if (docs.length > 1) throw malformed("the file holds more than one YAML document");
