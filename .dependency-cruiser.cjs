@@ -1,4 +1,4 @@
-/** Import rules: no cycles, and data flows one way through the pipeline (see STYLE.md). */
+/** Import rules: no cycles, and data flows one way through the pipeline (docs/architecture.md). */
 module.exports = {
   forbidden: [
     {
@@ -28,6 +28,20 @@ module.exports = {
       comment: "The check and the agent runner meet only in reconcile.",
       from: { path: "^src/(store|agent)/" },
       to: { path: "^src/(agent|store)/", pathNot: "^src/$1/" },
+    },
+    {
+      name: "core-imports-no-stage",
+      severity: "error",
+      comment: "src/core holds what every stage uses; it depends on none of them.",
+      from: { path: "^src/core/" },
+      to: { path: "^src/(?!core/)" },
+    },
+    {
+      name: "reconcile-meets-agent-through-narrow-interfaces",
+      severity: "error",
+      comment: "The loop drives the agent only through the Runner interface and flag rendering.",
+      from: { path: "^src/reconcile/" },
+      to: { path: "^src/agent/", pathNot: "^src/agent/(runner|flags)\\.ts$" },
     },
     {
       name: "nothing-imports-cli",

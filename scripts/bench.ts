@@ -1,6 +1,6 @@
 // `npm run bench`: the sidecar measured the way its users judge it, on loopback with a stand-in
 // agent that is a tiny shell script (test/support/agents/record.sh). Prints a short table and one
-// JSON object; exits 1 when a target is missed. Targets: SPEC §9.
+// JSON object; exits 1 when a target is missed. Targets: README.md, "Performance and reliability".
 import { type ChildProcess, spawn } from "node:child_process";
 import {
   closeSync,

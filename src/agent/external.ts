@@ -1,17 +1,18 @@
 import { execa } from "execa";
 import type { Logger } from "pino";
+import { writeFileAtomic } from "../core/atomic.js";
+import { errnoOrMessage } from "../core/errors.js";
+import { Listeners } from "../core/listeners.js";
+import { SerialQueue } from "../core/serial-queue.js";
 import type { Secrets } from "../log.js";
-import { writeFileAtomic } from "./atomic.js";
 import { redactArgv } from "./flags.js";
 import { type FlagsFormat, FlagsFormatError, formatFlagsFile } from "./flags-file.js";
 import {
   type AgentSnapshot,
   type ExitInfo,
   type Launch,
-  Listeners,
   type Runner,
   type RunnerEvent,
-  SerialQueue,
   TAIL_LINES,
 } from "./runner.js";
 import { ApplyError, writeTokenFile } from "./token-file.js";
@@ -68,12 +69,9 @@ export class ExternalRunner implements Runner {
       // Nothing is restarted unless both files are in place: the running agent stays as it is.
       if (launch.tokenFile) await writeTokenFile(launch.tokenFile);
       try {
-        await writeFileAtomic(options.flagsFile, formatFlagsFile(options.format, launch), 0o600);
+        await writeFileAtomic(options.flagsFile, formatFlagsFile(options.format, launch));
       } catch (err) {
-        const why =
-          err instanceof FlagsFormatError
-            ? err.message
-            : ((err as NodeJS.ErrnoException).code ?? (err as Error).message);
+        const why = err instanceof FlagsFormatError ? err.message : errnoOrMessage(err);
         this.error = this.options.secrets.scrub(
           `cannot write the flags file ${options.flagsFile}: ${why}`,
         );

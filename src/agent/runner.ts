@@ -54,35 +54,5 @@ export interface Runner {
   subscribe(listener: (event: RunnerEvent) => void): () => void;
 }
 
-/** Listeners for runner events. */
-export class Listeners<E> {
-  private readonly set = new Set<(event: E) => void>();
-
-  subscribe(listener: (event: E) => void): () => void {
-    this.set.add(listener);
-    return () => this.set.delete(listener);
-  }
-
-  emit(event: E): void {
-    for (const listener of this.set) listener(event);
-  }
-}
-
-/** Runs async work one piece at a time, in order; a failure does not stop the queue. */
-export class SerialQueue {
-  private tail: Promise<unknown> = Promise.resolve();
-
-  run<T>(work: () => Promise<T>): Promise<T> {
-    const next = this.tail.then(work, work);
-    this.tail = next.catch(() => undefined);
-    return next;
-  }
-
-  /** Settles once everything queued so far has run. */
-  drained(): Promise<void> {
-    return this.run(async () => undefined);
-  }
-}
-
 /** How many of its last stderr (or command output) lines an exit report keeps. */
 export const TAIL_LINES = 50;

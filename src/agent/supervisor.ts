@@ -1,38 +1,24 @@
-import { readFile, rm } from "node:fs/promises";
-import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { execa, type ResultPromise } from "execa";
 import type { Logger } from "pino";
+import { type Backoff, DEFAULT_BACKOFF, RetryTimer } from "../core/backoff.js";
+import { Listeners } from "../core/listeners.js";
+import { SerialQueue } from "../core/serial-queue.js";
 import type { Secrets } from "../log.js";
-import { writeFileAtomic } from "./atomic.js";
 import { redactArgv } from "./flags.js";
 import { stopGroup } from "./group.js";
-import { identify, type ProcessIdentity, pgidOf, processesWithEnv, sameProcess } from "./proc.js";
+import { Pidfile, STATE_MARKER } from "./pidfile.js";
+import { identify } from "./proc.js";
 import {
   type AgentSnapshot,
   type AgentState,
   type ExitInfo,
   type Launch,
-  Listeners,
   type Runner,
   type RunnerEvent,
-  SerialQueue,
   TAIL_LINES,
 } from "./runner.js";
 import { writeTokenFile } from "./token-file.js";
-
-/** The agent's environment marker: finds an agent of this state dir even without a pidfile. */
-export const STATE_MARKER = "PARCA_AGENT_SIDECAR_STATE";
-export const PIDFILE_NAME = "agent.pid";
-
-export interface Backoff {
-  readonly initialMs: number;
-  readonly maxMs: number;
-  /** Uptime after which the next crash starts from `initialMs` again. */
-  readonly resetAfterMs: number;
-}
-
-export const DEFAULT_BACKOFF: Backoff = { initialMs: 1000, maxMs: 60_000, resetAfterMs: 60_000 };
 
 export interface SupervisorOptions {
   readonly agentPath: string;
@@ -48,10 +34,6 @@ export interface SupervisorOptions {
   readonly output?: (stream: "stdout" | "stderr", line: string) => void;
 }
 
-interface Pidfile extends ProcessIdentity {
-  readonly pgid: number;
-}
-
 interface Child {
   readonly process: ResultPromise;
   readonly pgid: number;
@@ -62,12 +44,6 @@ interface Child {
   readonly done: Promise<void>;
 }
 
-/** The delay before restart number `attempt` (0-based): doubling, capped, ±20 % jitter. */
-export function backoffDelay(attempt: number, backoff: Backoff, random = Math.random): number {
-  const base = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(attempt, 30));
-  return Math.min(backoff.maxMs, Math.round(base * (0.8 + 0.4 * random())));
-}
-
 /**
  * Runs the agent as a child in its own process group, restarts it when it crashes (backoff with
  * jitter, never giving up), and stops the whole group, so nothing of an old agent survives.
@@ -75,19 +51,22 @@ export function backoffDelay(attempt: number, backoff: Backoff, random = Math.ra
 export class Supervisor implements Runner {
   private readonly listeners = new Listeners<RunnerEvent>();
   private readonly backoff: Backoff;
+  /** Crash restarts: the attempt count is the crash count since the last long-enough uptime. */
+  private readonly restartTimer: RetryTimer;
+  private readonly pidfile: Pidfile;
   private readonly stderrTail: string[] = [];
   private readonly queue = new SerialQueue();
   private child: Child | undefined;
   private desired: Launch | undefined;
   private state: AgentState = "STOPPED";
   private starts = 0;
-  private crashes = 0;
   private lastExit: ExitInfo | undefined;
   private error: string | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: SupervisorOptions) {
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.restartTimer = new RetryTimer(this.backoff);
+    this.pidfile = new Pidfile(options.stateDir, options.log);
   }
 
   subscribe(listener: (event: RunnerEvent) => void): () => void {
@@ -113,7 +92,7 @@ export class Supervisor implements Runner {
       // The token file first: if it cannot be written, the running agent is left untouched.
       if (launch.tokenFile) await writeTokenFile(launch.tokenFile);
       this.desired = launch;
-      this.crashes = 0;
+      this.restartTimer.reset();
       await this.stopChild();
       await this.start(launch);
     });
@@ -127,52 +106,15 @@ export class Supervisor implements Runner {
     });
   }
 
-  /**
-   * Stops a predecessor's agent left running by a sidecar that died: the group in the pidfile
-   * when its leader's start time and executable still match, and any group whose processes carry
-   * this state dir's marker. Never signals anything that matches neither.
-   */
-  async reapPredecessors(): Promise<number[]> {
-    const pgids = new Set<number>();
-    const pidfile = await this.readPidfile();
-    if (pidfile && sameProcess(pidfile)) pgids.add(pidfile.pgid);
-    for (const pid of processesWithEnv(STATE_MARKER, this.options.stateDir)) {
-      const pgid = pgidOf(pid);
-      if (pgid !== undefined) pgids.add(pgid);
-    }
-    const own = pgidOf(process.pid);
-    const reaped: number[] = [];
-    for (const pgid of pgids) {
-      if (pgid <= 1 || pgid === own || pgid === this.child?.pgid) continue;
-      const how = await stopGroup(pgid, this.options.stopTimeoutMs);
-      this.options.log.warn(
-        { event: "predecessor_stopped", pgid, how },
-        "stopped an agent left by a previous sidecar",
-      );
-      reaped.push(pgid);
-    }
-    await rm(this.pidfilePath(), { force: true });
-    return reaped;
+  /** Stops an agent left running by a predecessor on this state dir (see Pidfile). */
+  reapPredecessors(): Promise<number[]> {
+    return this.pidfile.reapPredecessors(this.options.stopTimeoutMs, this.child?.pgid);
   }
 
   private setState(state: AgentState): void {
     if (this.state === state) return;
     this.state = state;
     this.listeners.emit({ type: "state" });
-  }
-
-  private pidfilePath(): string {
-    return join(this.options.stateDir, PIDFILE_NAME);
-  }
-
-  private async readPidfile(): Promise<Pidfile | undefined> {
-    try {
-      const data = JSON.parse(await readFile(this.pidfilePath(), "utf8"));
-      if (typeof data.pid === "number" && typeof data.pgid === "number") return data as Pidfile;
-    } catch {
-      // no pidfile, or not ours: nothing to trust
-    }
-    return undefined;
   }
 
   private childEnv(launch: Launch): NodeJS.ProcessEnv {
@@ -182,8 +124,7 @@ export class Supervisor implements Runner {
   }
 
   private async start(launch: Launch): Promise<void> {
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+    this.restartTimer.cancel();
     this.setState("STARTING");
     this.starts++;
     this.error = undefined;
@@ -233,20 +174,7 @@ export class Supervisor implements Runner {
     };
     this.child = child;
     this.forward(subprocess);
-    if (identity) {
-      const pidfile = JSON.stringify({ ...identity, pgid: pid } satisfies Pidfile);
-      await writeFileAtomic(this.pidfilePath(), pidfile, 0o600, false).catch((err: unknown) =>
-        // The agent runs; a successor still finds it by its environment marker.
-        log.warn(
-          {
-            event: "pidfile_write_failed",
-            path: this.pidfilePath(),
-            error: (err as Error).message,
-          },
-          "cannot write the pidfile",
-        ),
-      );
-    }
+    if (identity) await this.pidfile.write(identity, pid);
     log.info({ event: "agent_started", pid, args: redactArgv(launch.argv) }, "agent started");
     if (this.child === child) this.setState("RUNNING");
   }
@@ -276,8 +204,13 @@ export class Supervisor implements Runner {
     uptimeMs: number,
     launch: Launch,
   ): void {
-    if (uptimeMs >= this.backoff.resetAfterMs) this.crashes = 0;
-    const delayMs = backoffDelay(this.crashes++, this.backoff);
+    if (uptimeMs >= this.backoff.resetAfterMs) this.restartTimer.reset();
+    const delayMs = this.restartTimer.schedule(() => {
+      void this.queue.run(async () => {
+        if (this.desired === launch && this.child === undefined && this.state === "BACKOFF")
+          await this.start(launch);
+      });
+    });
     this.options.log.warn(
       {
         event: "agent_exited",
@@ -285,7 +218,7 @@ export class Supervisor implements Runner {
         signal: exit.signal,
         uptimeMs,
         restartInMs: delayMs,
-        crashes: this.crashes,
+        crashes: this.restartTimer.attempts,
       },
       "the agent exited; restarting after a backoff",
     );
@@ -293,30 +226,22 @@ export class Supervisor implements Runner {
     this.listeners.emit({ type: "exit", exit, uptimeMs, launch });
     // The leader is gone, but its re-executed child may live on: nothing of it may survive.
     if (child) void this.queue.run(() => this.clearGroup(child.pgid));
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      void this.queue.run(async () => {
-        if (this.desired === launch && this.child === undefined && this.state === "BACKOFF")
-          await this.start(launch);
-      });
-    }, delayMs);
   }
 
   private async clearGroup(pgid: number): Promise<void> {
     await stopGroup(pgid, this.options.stopTimeoutMs);
-    await rm(this.pidfilePath(), { force: true });
+    await this.pidfile.remove();
   }
 
   private async stopChild(): Promise<void> {
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+    this.restartTimer.cancel();
     const child = this.child;
     if (child === undefined) return;
     child.stopping = true;
     this.setState("STOPPING");
     const how = await stopGroup(child.pgid, this.options.stopTimeoutMs, child.done);
     await child.done;
-    await rm(this.pidfilePath(), { force: true });
+    await this.pidfile.remove();
     this.options.log.info({ event: "agent_stopped", pid: child.pgid, how }, "agent stopped");
   }
 }

@@ -1,4 +1,5 @@
-import { writeFileAtomic } from "./atomic.js";
+import { writeFileAtomic } from "../core/atomic.js";
+import { errnoOrMessage } from "../core/errors.js";
 
 /** A launch that could not be prepared; the running agent was not touched. */
 export class ApplyError extends Error {
@@ -11,9 +12,10 @@ export async function writeTokenFile(file: {
   readonly content: string;
 }): Promise<void> {
   try {
-    await writeFileAtomic(file.path, file.content, 0o600);
+    await writeFileAtomic(file.path, file.content);
   } catch (err) {
-    const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new ApplyError(`cannot write the token file ${file.path}: ${why}`, { cause: err });
+    throw new ApplyError(`cannot write the token file ${file.path}: ${errnoOrMessage(err)}`, {
+      cause: err,
+    });
   }
 }

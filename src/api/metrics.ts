@@ -1,8 +1,8 @@
 import { createServer } from "node:http";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { AgentSnapshot } from "../agent/runner.js";
-import type { Checker } from "../reconcile/checker.js";
-import type { ReconcileObserver } from "../reconcile/reconciler.js";
+import { joinHostPort, splitHostPort } from "../core/host-port.js";
+import type { ReconcileObserver } from "../reconcile/options.js";
 import type { Listening } from "./server.js";
 
 /** The sidecar's Prometheus metrics, with the process defaults. */
@@ -56,19 +56,11 @@ export class Metrics {
     });
   }
 
-  /** A checker that counts what the wrapped one answers. */
-  counting(checker: Checker): Checker {
-    return {
-      check: async (config) => {
-        const result = await checker.check(config);
-        this.checks.inc({ result: result.ok ? "ok" : (result.diagnosis?.code ?? "UNKNOWN") });
-        return result;
-      },
-    };
-  }
-
   readonly observer: ReconcileObserver = {
-    applied: (_checked, reactionMs) => {
+    checked: (result) => {
+      this.checks.inc({ result: result.ok ? "ok" : (result.diagnosis?.code ?? "UNKNOWN") });
+    },
+    applied: (reactionMs) => {
       this.applies.inc();
       if (reactionMs !== undefined) this.reaction.observe(reactionMs / 1000);
     },
@@ -76,9 +68,7 @@ export class Metrics {
 
   /** Serves `/metrics` over plain HTTP on `host:port`. */
   serve(address: string): Promise<Listening> {
-    const colon = address.lastIndexOf(":");
-    const host = address.slice(0, colon).replace(/^\[|\]$/g, "");
-    const port = Number(address.slice(colon + 1));
+    const { host, port } = splitHostPort(address);
     const server = createServer((req, res) => {
       if (req.method !== "GET" || (req.url ?? "").split("?")[0] !== "/metrics") {
         res.writeHead(404, { "content-type": "text/plain" }).end("not found: try /metrics\n");
@@ -92,11 +82,11 @@ export class Metrics {
     });
     return new Promise((resolve, reject) => {
       server.once("error", reject);
-      server.listen(port, host, () => {
+      server.listen(Number(port), host, () => {
         const bound = server.address();
-        const realPort = typeof bound === "object" && bound ? bound.port : port;
+        const realPort = typeof bound === "object" && bound ? bound.port : Number(port);
         resolve({
-          address: `${address.slice(0, colon)}:${realPort}`,
+          address: joinHostPort(host, realPort),
           close: () =>
             new Promise<void>((done) => {
               server.closeAllConnections();

@@ -1,5 +1,6 @@
 import { create, equals } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
+import { joinHostPort, splitHostPort } from "../core/host-port.js";
 import {
   Health,
   type HealthCheckRequest,
@@ -146,7 +147,7 @@ export async function serve(
   );
   const bound = address.startsWith("unix:")
     ? address
-    : `${address.slice(0, address.lastIndexOf(":"))}:${port}`;
+    : joinHostPort(splitHostPort(address).host, port);
   return {
     address: bound,
     close: () =>

@@ -2,8 +2,9 @@ import { resolve } from "node:path";
 import { CommandSyntaxError, splitCommand } from "../agent/command.js";
 import type { TokenMode } from "../agent/flags.js";
 import { FLAGS_FORMATS, type FlagsFormat } from "../agent/flags-file.js";
+import { splitHostPort } from "../core/host-port.js";
 import type { LogFormat } from "../log.js";
-import type { OnRemove, Unverified } from "../reconcile/reconciler.js";
+import type { OnRemove, Unverified } from "../reconcile/state.js";
 import { DEFAULT_CHECK_TIMEOUT_MS, validateCaFile } from "./check.js";
 import { type Options, UsageError } from "./options.js";
 import { DEFAULT_STATE_DIR, TOKEN_MODES } from "./render.js";
@@ -48,9 +49,8 @@ export function validateListen(option: string, value: string): string {
     if (value.length > "unix:/".length && value[5] === "/") return value;
     throw new UsageError(`--${option} ${JSON.stringify(value)}: write unix:/absolute/path`);
   }
-  const colon = value.lastIndexOf(":");
-  const port = Number(value.slice(colon + 1));
-  if (colon <= 0 || !/^\d+$/.test(value.slice(colon + 1)) || port > 65535) {
+  const { host, port } = splitHostPort(value);
+  if (host === "" || !/^\d+$/.test(port) || Number(port) > 65535) {
     throw new UsageError(
       `--${option} ${JSON.stringify(value)}: write host:port (e.g. 127.0.0.1:7072) or unix:/path`,
     );

@@ -3,11 +3,13 @@ import { ExternalRunner } from "../agent/external.js";
 import type { Runner } from "../agent/runner.js";
 import { Supervisor } from "../agent/supervisor.js";
 import { type Listening, serve } from "../api/server.js";
-import { ENV_TOKEN, FLAG_TOKEN } from "../flag-names.js";
+import { DEFAULT_BACKOFF } from "../core/backoff.js";
+import { ENV_TOKEN, FLAG_TOKEN, parseFlags } from "../flag-names.js";
 import { Phase } from "../gen/parca/sidecar/v1/sidecar_pb.js";
 import { createLogger, type Logger, Secrets } from "../log.js";
 import { storeChecker } from "../reconcile/checker.js";
 import { Reconciler } from "../reconcile/reconciler.js";
+import { RelationReader } from "../reconcile/sources.js";
 import { StateFile } from "../reconcile/state-file.js";
 import { buildStatus, view } from "../reconcile/status.js";
 import { RelationWatcher } from "../reconcile/watch.js";
@@ -20,8 +22,6 @@ import type { RunConfig } from "./run-config.js";
 export class StartError extends Error {
   override readonly name = "StartError";
 }
-
-const RETRY = { initialMs: 1000, maxMs: 60_000, resetAfterMs: 60_000 };
 
 /** The state dir must exist and be writable before anything runs (it holds the pidfile). */
 async function prepareStateDir(dir: string): Promise<string> {
@@ -53,12 +53,7 @@ function warmTrust(config: RunConfig, env: NodeJS.ProcessEnv, log: Logger): void
 /** Secrets the operator handed the agent directly: scrubbed from every line too. */
 function operatorSecrets(config: RunConfig, env: NodeJS.ProcessEnv, secrets: Secrets): void {
   secrets.add(env[ENV_TOKEN]);
-  const args = config.baseArgs;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] as string;
-    if (arg === FLAG_TOKEN) secrets.add(args[i + 1]);
-    else if (arg.startsWith(`${FLAG_TOKEN}=`)) secrets.add(arg.slice(FLAG_TOKEN.length + 1));
-  }
+  for (const token of parseFlags(config.baseArgs).get(FLAG_TOKEN) ?? []) secrets.add(token);
 }
 
 function makeRunner(
@@ -128,17 +123,17 @@ export async function runCommand(
     secrets,
   });
   const reconciler = new Reconciler({
-    paths: config.relations,
+    sources: new RelationReader(config.relations),
     baseArgs: config.baseArgs,
     render: { tokenMode: config.tokenMode, stateDir },
     unverified: config.unverified,
     onRemove: config.onRemove,
     removeGraceMs: config.removeGraceMs,
     minUptimeMs: config.minUptimeMs,
-    retry: RETRY,
+    retry: DEFAULT_BACKOFF,
     runner,
     ...(metrics ? { observer: metrics.observer } : {}),
-    checker: metrics ? metrics.counting(checker) : checker,
+    checker,
     state: new StateFile(stateDir),
     log: log.child({ component: "reconcile" }),
     secrets,
@@ -148,18 +143,19 @@ export async function runCommand(
     paths: config.relations,
     debounceMs: config.debounceMs,
     log: log.child({ component: "watch" }),
+    onFirstEvent: () => void reconciler.prefetch(),
     onChange: (firstEventAt) => void reconciler.trigger(firstEventAt),
   });
   const current = () => {
     const agent = runner.snapshot();
-    return { agent, view: view(reconciler, agent, config.onRemove === "keep") };
+    return { agent, view: view(reconciler.state, agent, config.onRemove === "keep") };
   };
   const api = {
     status: () => {
       const { agent, view: v } = current();
-      return buildStatus(reconciler, agent, v, watcher.currentProblems());
+      return buildStatus(reconciler.state, agent, v, watcher.currentProblems());
     },
-    alive: () => !reconciler.stopped,
+    alive: () => reconciler.state.work.kind !== "stopped",
     ready: () => current().view.ready,
     onChange: (listener: () => void) => reconciler.onChange(listener),
     checkStore: async () =>
@@ -183,7 +179,7 @@ export async function runCommand(
     for (const t of timers) clearInterval(t);
     await watcher.close();
     // An agent under systemd (external mode) is not ours to stop when the sidecar stops.
-    await reconciler.shutdown(config.mode === "supervise");
+    await reconciler.shutdown({ stopAgent: config.mode === "supervise" });
     await Promise.all(servers.map((s) => s.close()));
     log.info({ event: "stopped" }, "stopped");
     process.off("SIGHUP", hup);

@@ -6,7 +6,8 @@ import { TargetError, targetFromArgv } from "../store/target.js";
 
 /** Checks a store config the way the agent would connect with it. */
 export interface Checker {
-  check(config: StoreConfig): Promise<CheckResult>;
+  /** Never rejects; once `signal` aborts, it settles soon and its result means nothing. */
+  check(config: StoreConfig, signal?: AbortSignal): Promise<CheckResult>;
 }
 
 export interface StoreCheckerOptions {
@@ -22,7 +23,7 @@ export interface StoreCheckerOptions {
 /** The real check: render the agent's argv (token as a flag, to have it), then probe the store. */
 export function storeChecker(options: StoreCheckerOptions): Checker {
   return {
-    async check(config) {
+    async check(config, signal) {
       const rendered = renderFlags(options.baseArgs, config, { tokenMode: "flag", stateDir: "/" });
       try {
         const target = await targetFromArgv(rendered.argv, options.env, rendered.unsetEnv);
@@ -32,6 +33,7 @@ export function storeChecker(options: StoreCheckerOptions): Checker {
           env: options.env,
           ...(options.caFile ? { caFile: options.caFile } : {}),
           ...(options.agentVersion ? { agentVersion: options.agentVersion } : {}),
+          ...(signal ? { signal } : {}),
         });
       } catch (err) {
         if (!(err instanceof TargetError)) throw err;

@@ -1,154 +1,63 @@
-import { existsSync } from "node:fs";
-import type { Logger } from "pino";
-import { type RenderOptions, renderFlags } from "../agent/flags.js";
-import { type Launch, type Runner, type RunnerEvent, SerialQueue } from "../agent/runner.js";
-import { type Backoff, backoffDelay } from "../agent/supervisor.js";
-import type { Secrets } from "../log.js";
-import { type Problem, problem } from "../problem.js";
-import { type Resolution, resolveSources } from "../relation/sources.js";
+import { RetryTimer } from "../core/backoff.js";
+import { SerialQueue } from "../core/serial-queue.js";
 import { type StoreConfig, sameStore } from "../relation/types.js";
 import type { CheckResult } from "../store/check.js";
-import type { Checker } from "./checker.js";
-import type { KnownGood, StateFile } from "./state-file.js";
-
-export type Unverified = "hold" | "apply";
-export type OnRemove = "stop" | "keep";
-
-/** What the loop reports for metrics. */
-export interface ReconcileObserver {
-  /** A config was applied; `reactionMs` from the first file event that led to it, if any. */
-  applied(checked: boolean, reactionMs: number | undefined): void;
-}
-
-export interface ReconcilerOptions {
-  readonly paths: readonly string[];
-  readonly baseArgs: readonly string[];
-  readonly render: RenderOptions;
-  readonly unverified: Unverified;
-  readonly onRemove: OnRemove;
-  readonly removeGraceMs: number;
-  readonly minUptimeMs: number;
-  /** Backoff of check retries for a config that failed its check. */
-  readonly retry: Backoff;
-  readonly runner: Runner;
-  readonly checker: Checker;
-  readonly state: StateFile;
-  readonly log: Logger;
-  readonly secrets: Secrets;
-  readonly observer?: ReconcileObserver;
-  /** When the last file event still waiting out its quiet period happened (performance.now()). */
-  readonly unsettledSince?: () => number | undefined;
-}
-
-/** The config the agent runs with, and how it got there. */
-export interface Applied {
-  readonly config: StoreConfig;
-  readonly launch: Launch;
-  /** Passed its check (or is the last-known-good that did). */
-  checked: boolean;
-  readonly at: number;
-  /** Exits before --min-uptime-ms since it was applied. */
-  earlyExits: number;
-  /** Where to go back to if it crash-loops; dropped once it has run --min-uptime-ms. */
-  rollbackTo: StoreConfig | undefined;
-}
-
-/** A config that crash-looped and was rolled back; stays rejected until the data changes. */
-export interface Rejected {
-  readonly config: StoreConfig;
-  readonly reason: string;
-}
-
-const MAX_STABLE_READS = 10;
-const ROLLBACK_AFTER_EARLY_EXITS = 3;
-
-/** `dns 0.2 tcp 0.4 …` in ms, for the log. */
-function stageTimes(result: CheckResult): string {
-  return result.stages.map((s) => `${s.name} ${s.durationMs.toFixed(1)}`).join(" ");
-}
-
-function sameResolution(a: Resolution, b: Resolution): boolean {
-  const key = (r: Resolution) =>
-    JSON.stringify([
-      r.decision.kind === "error" ? r.decision.error.toProblem() : r.decision,
-      r.sources,
-    ]);
-  return key(a) === key(b);
-}
+import { StoreChecks } from "./checks.js";
+import { KnownGoodKeeper } from "./known-good.js";
+import { LoopMachine } from "./machine.js";
+import type { ReconcilerOptions } from "./options.js";
+import { RemovalGrace } from "./removal.js";
+import { Rollout } from "./rollout.js";
+import { readStable, sameResolution } from "./sources.js";
+import type { LoopState } from "./state.js";
 
 /**
- * The sidecar's loop: from relation data to a running agent. One reconcile runs at a time; a
- * trigger while one runs makes exactly one more. State lives here and only here; status is
- * derived from it.
+ * The sidecar's loop: from relation data to a running agent. Reconciles run one at a time (a
+ * trigger while one runs makes exactly one more); the state lives in one LoopMachine, and
+ * status is derived from its snapshot. docs/architecture.md draws the states.
  */
 export class Reconciler {
-  resolution: Resolution | undefined;
-  applied: Applied | undefined;
-  rejected: Rejected | undefined;
-  lastCheck: CheckResult | undefined;
-  /** The config `lastCheck` is about. */
-  private lastChecked: StoreConfig | undefined;
-  appliedCheck: CheckResult | undefined;
-  checking = false;
-  stopped = false;
-  /** A config that passed its check but could not be applied (e.g. its token file). */
-  applyError: { readonly config: StoreConfig; readonly message: string } | undefined;
-  /** Why the last-known-good could not be persisted, until it can. */
-  stateError: string | undefined;
-  /** Set while a removed relation's grace period runs. */
-  removing = false;
-  private knownGood: KnownGood | undefined;
+  private readonly machine = new LoopMachine();
   private readonly queue = new SerialQueue();
+  private readonly checks: StoreChecks;
+  private readonly retry: RetryTimer;
+  private readonly known: KnownGoodKeeper;
+  private readonly rollout: Rollout;
+  private readonly removal: RemovalGrace;
   private pending: Promise<void> | undefined;
-  private retryAttempt = 0;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private removeTimer: NodeJS.Timeout | undefined;
-  private uptimeTimer: NodeJS.Timeout | undefined;
-  private checkInFlight: Promise<CheckResult | undefined> | undefined;
   /** When the first file event not yet acted upon happened (performance.now()). */
   private eventAt: number | undefined;
-  private readonly missingAtStart = new Set<string>();
-  private readonly listeners = new Set<() => void>();
-  private readonly unsubscribe: () => void;
 
   constructor(private readonly options: ReconcilerOptions) {
-    for (const path of options.paths) if (!existsSync(path)) this.missingAtStart.add(path);
-    this.unsubscribe = options.runner.subscribe((event) => this.onRunnerEvent(event));
+    this.checks = new StoreChecks(this.machine, options);
+    this.retry = new RetryTimer(options.retry);
+    this.known = new KnownGoodKeeper(options.state, options.log);
+    const enqueue = (work: () => Promise<void>) => this.enqueue(work);
+    const applied = options.observer ? { applied: options.observer.applied } : {};
+    this.rollout = new Rollout(this.machine, this.known, { ...options, ...applied }, enqueue);
+    this.removal = new RemovalGrace(this.machine, this.rollout, options, enqueue, () => {
+      void this.trigger();
+    });
+    this.machine.onExit("held", () => this.retry.cancel());
+    this.machine.onExit("removing", () => this.removal.cancel());
+    this.machine.commit({ missing: options.sources.missing() });
   }
 
-  /** Called on every change of state; status and readiness are derived from it. */
+  /** The loop's state: read-only, replaced on every change. */
+  get state(): LoopState {
+    return this.machine.state;
+  }
+
+  /** Called on every change of state. */
   onChange(listener: () => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  /** SOURCE_MISSING for paths missing at start that have not appeared since. */
-  missingSources(): Problem[] {
-    return [...this.missingAtStart].map((path) =>
-      problem(
-        "SOURCE_MISSING",
-        `relation source ${path} does not exist`,
-        "check the --relation path (and the volume or hook that writes it); the sidecar waits for it to appear",
-        path,
-      ),
-    );
+    return this.machine.onChange(listener);
   }
 
   /** Starts the persisted last-known-good at once, without waiting for the store, then reconciles. */
   async start(): Promise<void> {
-    for (const p of this.missingSources())
+    for (const p of this.state.missing)
       this.options.log.warn({ event: "source_missing", path: p.path }, p.message);
-    const known = await this.options.state.load();
-    if (known) {
-      this.knownGood = known;
-      this.options.secrets.add(known.current.token);
-      this.options.secrets.add(known.previous?.token);
-      this.options.log.info(
-        { event: "known_good_started", address: known.current.address },
-        "starting the last-known-good config without waiting for the store",
-      );
-      await this.enqueue(() => this.apply(known.current, true, known.previous));
-    }
+    await this.enqueue(() => this.rollout.startKnownGood());
     await this.trigger();
   }
 
@@ -167,61 +76,56 @@ export class Reconciler {
     return run;
   }
 
+  /**
+   * The first event of a change, while its quiet period runs: read once and start checking what
+   * the data asks for, so the check is (nearly) done when the data has settled. Newer data
+   * aborts a check of older data; the same rules as a reconcile decide whether to check at all.
+   */
+  async prefetch(): Promise<void> {
+    if (this.state.work.kind === "stopped") return;
+    const { decision } = await this.options.sources.read();
+    if (decision.kind !== "configured") return this.checks.abort();
+    const { config } = decision;
+    this.options.secrets.add(config.token);
+    const { rejected, work } = this.state;
+    if (rejected && sameStore(rejected.config, config)) return;
+    if (this.rollout.isApplied(config)) return;
+    if (work.kind === "held" && sameStore(work.config, config) && this.retry.pending) return;
+    this.checks.prefetch(config);
+  }
+
   /** Reload (SIGHUP, API): forget a rejection and reconcile again. */
   reload(): Promise<void> {
-    this.rejected = undefined;
-    this.retryAttempt = 0;
+    this.machine.commit({ rejected: undefined });
+    this.retry.reset();
     this.options.log.info({ event: "reload" }, "reloading relation data");
     return this.trigger();
   }
 
   /** Checks the current desired config now (API CheckStore); concurrent calls share one run. */
   checkDesired(): Promise<CheckResult | undefined> {
-    if (this.checkInFlight) return this.checkInFlight;
-    const run = this.checkDesiredOnce().finally(() => {
-      this.checkInFlight = undefined;
-    });
-    this.checkInFlight = run;
-    return run;
+    return this.checks.desired(() => void this.trigger());
   }
 
-  private async checkDesiredOnce(): Promise<CheckResult | undefined> {
-    const decision = this.resolution?.decision;
-    if (decision?.kind !== "configured") return undefined;
-    const result = await this.options.checker.check(decision.config);
-    this.lastCheck = result;
-    this.lastChecked = decision.config;
-    this.changed();
-    if (result.ok) void this.trigger();
-    return result;
+  /** Periodic re-check of the applied store, for status only. */
+  recheckApplied(): Promise<void> {
+    return this.checks.recheckApplied();
   }
 
-  /** Periodic re-check of the applied store, for status only: never restarts, never touches lastCheck. */
-  async recheckApplied(): Promise<void> {
-    const applied = this.applied;
-    if (applied === undefined || this.stopped) return;
-    const result = await this.options.checker.check(applied.config);
-    if (this.applied?.config === applied.config) {
-      this.appliedCheck = result;
-      this.changed();
-    }
-  }
-
-  async shutdown(stopAgent: boolean): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.retryTimer);
-    clearTimeout(this.removeTimer);
-    clearTimeout(this.uptimeTimer);
-    this.changed();
+  async shutdown({ stopAgent }: { readonly stopAgent: boolean }): Promise<void> {
+    this.machine.commit({ work: { kind: "stopped" } });
+    this.retry.cancel();
+    this.removal.cancel();
+    this.checks.abort();
+    this.rollout.close();
     await this.queue.drained();
-    this.unsubscribe();
     if (stopAgent) await this.options.runner.stop();
-    this.changed();
+    this.machine.commit({});
   }
 
   private enqueue(work: () => Promise<void>): Promise<void> {
     return this.queue.run(async () => {
-      if (this.stopped) return;
+      if (this.state.work.kind === "stopped") return;
       try {
         await work();
       } catch (err) {
@@ -233,360 +137,117 @@ export class Reconciler {
     });
   }
 
-  private changed(): void {
-    for (const listener of this.listeners) listener();
-  }
-
-  /** Reads every source until two consecutive reads agree (a writer may be mid-way). */
-  private async readStable(): Promise<Resolution> {
-    let previous = await resolveSources(this.options.paths);
-    for (let i = 0; i < MAX_STABLE_READS; i++) {
-      const next = await resolveSources(this.options.paths);
-      if (sameResolution(previous, next)) return next;
-      previous = next;
-    }
-    return previous;
-  }
-
-  private launchFor(config: StoreConfig): Launch {
-    const rendered = renderFlags(this.options.baseArgs, config, this.options.render);
-    return {
-      store: config,
-      argv: rendered.argv,
-      unsetEnv: rendered.unsetEnv,
-      ...(rendered.tokenFile ? { tokenFile: rendered.tokenFile } : {}),
-    };
-  }
-
-  private isApplied(config: StoreConfig, launch: Launch): boolean {
-    const applied = this.applied;
-    return (
-      applied !== undefined &&
-      applied.config.token === config.token &&
-      applied.launch.argv.length === launch.argv.length &&
-      applied.launch.argv.every((arg, i) => arg === launch.argv[i])
-    );
-  }
-
   private async reconcile(): Promise<void> {
     const eventAt = this.eventAt;
     this.eventAt = undefined;
-    const resolution = await this.readStable();
-    // Set again below if this config gets checked; left over from a check overtaken by new data.
-    this.checking = false;
-    const before = this.resolution;
-    this.resolution = resolution;
-    for (const path of this.missingAtStart) if (existsSync(path)) this.missingAtStart.delete(path);
+    const resolution = await readStable(this.options.sources);
+    const before = this.state.resolution;
     const { decision } = resolution;
-    if (decision.kind !== "unconfigured") this.cancelRemove();
+    const missing = this.options.sources.missing();
     if (decision.kind === "error") {
-      if (!before || !sameResolution(before, resolution)) {
+      if (!sameResolution(before, resolution)) {
         const e = decision.error;
         this.options.log.warn(
           { event: "relation_invalid", code: e.code, path: e.path, hint: e.hint },
           e.message,
         );
       }
-      this.changed();
+      this.machine.commit({ resolution, missing, work: { kind: "idle" } });
       return;
     }
     if (decision.kind === "unconfigured") {
-      this.onUnconfigured();
-      this.changed();
+      const removing = this.state.applied !== undefined;
+      if (removing && this.state.work.kind !== "removing") this.removal.begin();
+      this.machine.commit({ resolution, missing, work: { kind: removing ? "removing" : "idle" } });
       return;
     }
     const { config } = decision;
     this.options.secrets.add(config.token);
-    if (this.rejected) {
-      if (sameStore(this.rejected.config, config)) {
-        this.changed();
-        return;
-      }
-      this.rejected = undefined;
+    const { rejected, applied, work } = this.state;
+    if (rejected && sameStore(rejected.config, config)) {
+      this.machine.commit({ resolution, missing, work: { kind: "idle" } });
+      return;
     }
-    const launch = this.launchFor(config);
-    if (this.isApplied(config, launch)) {
-      // Nothing changed for the agent. A config applied unverified keeps being re-checked.
-      if (this.applied?.checked) this.cancelRetry();
-      else if (this.retryTimer === undefined) await this.verifyApplied();
-      this.changed();
+    this.machine.commit({ resolution, missing, rejected: undefined });
+    if (applied && this.rollout.isApplied(config)) {
+      // Nothing changes for the agent. A config applied unverified keeps being re-checked.
+      if (applied.checked) {
+        this.retry.reset();
+        this.machine.commit({ work: { kind: "idle" } });
+      } else if (!this.retry.pending) await this.verifyApplied();
       return;
     }
     // A config that failed its check is retried by the backoff timer, not by every event.
-    if (this.retryTimer !== undefined && this.lastChecked && sameStore(this.lastChecked, config)) {
-      this.changed();
-      return;
-    }
+    if (work.kind === "held" && sameStore(work.config, config) && this.retry.pending) return;
     await this.checkAndApply(config, eventAt);
   }
 
   private async checkAndApply(config: StoreConfig, eventAt?: number): Promise<void> {
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    this.checking = true;
-    this.changed();
-    const checkStartedAt = performance.now();
-    let result: CheckResult;
-    try {
-      result = await this.options.checker.check(config);
-    } catch (err) {
-      this.checking = false;
-      throw err;
-    }
-    // Still "checking" while a passed config is being applied: status never shows it held.
-    if (!result.ok) this.checking = false;
-    this.lastCheck = result;
-    this.lastChecked = config;
-    // The files changed again during the check and have not been quiet for --debounce-ms since:
-    // the watcher reconciles once they are. Acting now would restart the agent (or report a
-    // failure) for data already being replaced. Still "checking": the newer data is next.
-    if ((this.options.unsettledSince?.() ?? -1) >= checkStartedAt) {
+    const work = this.state.work;
+    if (work.kind === "held" && !sameStore(work.config, config)) this.retry.reset();
+    this.machine.commit({ work: { kind: "checking", config } });
+    const checked = await this.checks.forLoop(config, eventAt);
+    // Aborted by newer data, or the files changed again during the check and have not been
+    // quiet since: acting now would restart the agent (or report a failure) for data already
+    // being replaced. Still "checking": the reconcile for the newer data is next.
+    if (checked === undefined || (this.options.unsettledSince?.() ?? -1) >= checked.startedAt) {
       if (eventAt !== undefined) this.eventAt ??= eventAt;
       return;
     }
-    // A newer config supersedes this one: let the next reconcile deal with it. Without a
-    // reconcile queued during the check (file event, rescan, reload), the data read before stands.
-    const now = this.pending === undefined ? undefined : await this.readStable();
-    if (now && (now.decision.kind !== "configured" || !sameStore(now.decision.config, config))) {
-      if (eventAt !== undefined) this.eventAt ??= eventAt;
-      this.checking = false;
-      this.resolution = now;
-      this.changed();
-      void this.trigger();
-      return;
-    }
-    if (result.ok) {
-      this.retryAttempt = 0;
-      this.options.log.info(
-        {
-          event: "check_passed",
-          address: config.address,
-          durationMs: result.durationMs,
-          stages: stageTimes(result),
-        },
-        "store check passed",
-      );
-      try {
-        await this.apply(config, true, undefined, eventAt);
-      } finally {
-        this.checking = false;
-        this.changed();
+    // Newer data came in during the check through a rescan or reload: let that reconcile decide.
+    if (this.pending !== undefined) {
+      const now = await readStable(this.options.sources);
+      if (now.decision.kind !== "configured" || !sameStore(now.decision.config, config)) {
+        if (eventAt !== undefined) this.eventAt ??= eventAt;
+        this.machine.commit({ resolution: now, work: { kind: "idle" } });
+        return;
       }
+    }
+    const { result } = checked;
+    this.checks.record(config, result);
+    if (result.ok) {
+      this.retry.reset();
+      const failed = await this.rollout.apply(config, { checked: true, eventAt });
+      if (failed !== undefined) this.holdAndRetry(config, "apply", failed);
       return;
     }
-    const d = result.diagnosis;
-    this.options.log.warn(
-      { event: "check_failed", address: config.address, code: d?.code, hint: d?.hint },
-      `store check failed: ${d?.message ?? "unknown"}`,
-    );
-    if (this.options.unverified === "apply") await this.apply(config, false, undefined, eventAt);
-    this.scheduleRetry();
-    this.changed();
+    const failed =
+      this.options.unverified === "apply"
+        ? await this.rollout.apply(config, { checked: false, eventAt })
+        : undefined;
+    this.holdAndRetry(config, failed === undefined ? "check" : "apply", failed ?? "");
   }
 
   /** The applied config failed its check (--unverified apply): check again; promote it if it passes. */
   private async verifyApplied(): Promise<void> {
-    const applied = this.applied;
+    const applied = this.state.applied;
     if (applied === undefined || applied.checked) return;
-    this.checking = true;
-    this.changed();
-    try {
-      this.lastCheck = await this.options.checker.check(applied.config);
-      this.lastChecked = applied.config;
-    } finally {
-      this.checking = false;
-    }
-    if (this.applied !== applied) return;
-    if (this.lastCheck.ok) {
-      await this.remember(applied.config, applied.rollbackTo);
-      applied.checked = true;
-      this.retryAttempt = 0;
-      this.options.log.info(
-        { event: "check_passed", address: applied.config.address },
-        "the running config now passes its check",
-      );
-    } else {
-      this.scheduleRetry();
-    }
-    this.changed();
+    this.machine.commit({ work: { kind: "checking", config: applied.config } });
+    const checked = await this.checks.forLoop(applied.config, undefined);
+    if (checked === undefined || this.state.applied !== applied) return;
+    this.checks.record(applied.config, checked.result);
+    if (!checked.result.ok) return this.holdAndRetry(applied.config, "check", "");
+    const stateError = await this.known.remember(applied.config, applied.rollbackTo);
+    this.retry.reset();
+    this.machine.commit({
+      applied: { ...applied, checked: true },
+      stateError,
+      work: { kind: "idle" },
+    });
   }
 
-  private scheduleRetry(): void {
-    clearTimeout(this.retryTimer);
-    const delayMs = backoffDelay(this.retryAttempt++, this.options.retry);
-    this.options.log.info(
-      { event: "check_retry", inMs: delayMs },
-      "retrying the check after a backoff",
-    );
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
+  /** Holds `config` and retries it after the next backoff delay. */
+  private holdAndRetry(config: StoreConfig, why: "check" | "apply", message: string): void {
+    this.machine.commit({ work: { kind: "held", config, why, message } });
+    const inMs = this.retry.schedule(() => {
       void this.enqueue(async () => {
-        const decision = this.resolution?.decision;
+        const decision = this.state.resolution?.decision;
         if (decision?.kind !== "configured") return;
-        const launch = this.launchFor(decision.config);
-        if (this.isApplied(decision.config, launch)) await this.verifyApplied();
-        else if (!this.rejected || !sameStore(this.rejected.config, decision.config)) {
+        if (this.rollout.isApplied(decision.config)) await this.verifyApplied();
+        else if (!this.state.rejected || !sameStore(this.state.rejected.config, decision.config))
           await this.checkAndApply(decision.config);
-        }
       });
-    }, delayMs);
-  }
-
-  private cancelRetry(): void {
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    this.retryAttempt = 0;
-  }
-
-  private async remember(current: StoreConfig, previous: StoreConfig | undefined): Promise<void> {
-    const state: KnownGood = {
-      current,
-      ...(previous && !sameStore(previous, current) ? { previous } : {}),
-      appliedAt: new Date().toISOString(),
-    };
-    this.knownGood = state;
-    try {
-      await this.options.state.save(state);
-      this.stateError = undefined;
-    } catch (err) {
-      this.stateError = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      this.options.log.error(
-        {
-          event: "state_write_failed",
-          path: this.options.state.path,
-          error: (err as Error).message,
-        },
-        "cannot persist the last-known-good config; the agent keeps running",
-      );
-    }
-  }
-
-  /**
-   * Runs the agent with a config. A checked config becomes the last-known-good, with the one
-   * before it kept as the rollback target until the new one has run --min-uptime-ms.
-   */
-  private async apply(
-    config: StoreConfig,
-    checked: boolean,
-    rollbackTo?: StoreConfig,
-    eventAt?: number,
-  ): Promise<void> {
-    const launch = this.launchFor(config);
-    const previous =
-      rollbackTo ?? (this.applied?.checked ? this.applied.config : this.knownGood?.current);
-    const target = previous && !sameStore(previous, config) ? previous : undefined;
-    try {
-      await this.options.runner.apply(launch);
-    } catch (err) {
-      const message = this.options.secrets.scrub((err as Error).message);
-      this.applyError = { config, message };
-      this.options.log.error(
-        { event: "apply_failed", address: config.address, error: message },
-        "cannot apply the config; the agent keeps running as it was",
-      );
-      this.scheduleRetry();
-      this.changed();
-      return;
-    }
-    this.applyError = undefined;
-    this.options.observer?.applied(
-      checked,
-      eventAt === undefined ? undefined : performance.now() - eventAt,
-    );
-    // Persisted before status can show it as running: what status says has been written.
-    if (checked) await this.remember(config, target);
-    this.applied = { config, launch, checked, at: Date.now(), earlyExits: 0, rollbackTo: target };
-    this.removing = false;
-    this.options.log.info(
-      { event: "config_applied", address: config.address, insecure: config.insecure, checked },
-      checked ? "config applied" : "config applied although its check failed (--unverified apply)",
-    );
-    clearTimeout(this.uptimeTimer);
-    const applied = this.applied;
-    this.uptimeTimer = setTimeout(() => {
-      void this.enqueue(async () => {
-        if (
-          this.applied !== applied ||
-          !this.options.runner.snapshot().running ||
-          applied.rollbackTo === undefined
-        )
-          return;
-        applied.rollbackTo = undefined;
-        applied.earlyExits = 0;
-        if (applied.checked) await this.remember(applied.config, undefined);
-      });
-    }, this.options.minUptimeMs);
-    this.changed();
-  }
-
-  private onRunnerEvent(event: RunnerEvent): void {
-    if (event.type === "exit") {
-      const applied = this.applied;
-      if (applied && event.launch === applied.launch && event.uptimeMs < this.options.minUptimeMs) {
-        applied.earlyExits++;
-        if (applied.earlyExits >= ROLLBACK_AFTER_EARLY_EXITS && applied.rollbackTo) {
-          const stderr = event.exit.stderrTail.slice(-3).join(" | ");
-          void this.enqueue(() => this.rollback(applied, stderr));
-        }
-      }
-    }
-    this.changed();
-  }
-
-  private async rollback(applied: Applied, stderr: string): Promise<void> {
-    const target = applied.rollbackTo;
-    if (this.applied !== applied || target === undefined) return;
-    const reason = `${applied.config.address} exited ${applied.earlyExits} times within ${this.options.minUptimeMs} ms of starting${stderr ? ` (last stderr: ${this.options.secrets.scrub(stderr)})` : ""}`;
-    this.rejected = { config: applied.config, reason };
-    this.options.log.error(
-      { event: "rollback", from: applied.config.address, to: target.address },
-      `rolling back: ${reason}`,
-    );
-    await this.apply(target, true, undefined);
-    if (this.applied) this.applied.rollbackTo = undefined;
-    await this.remember(target, undefined);
-  }
-
-  private onUnconfigured(): void {
-    if (this.applied === undefined || this.removeTimer !== undefined) return;
-    this.removing = true;
-    this.options.log.info(
-      { event: "relation_removed", graceMs: this.options.removeGraceMs },
-      "no store configured any more; waiting for the grace period",
-    );
-    this.removeTimer = setTimeout(() => {
-      this.removeTimer = undefined;
-      void this.enqueue(async () => {
-        const now = await this.readStable();
-        this.resolution = now;
-        if (now.decision.kind !== "unconfigured" || this.applied === undefined) {
-          this.removing = false;
-          this.changed();
-          if (now.decision.kind !== "unconfigured") void this.trigger();
-          return;
-        }
-        this.removing = false;
-        this.cancelRetry();
-        if (this.options.onRemove === "stop") {
-          this.options.log.info(
-            { event: "agent_stopping", reason: "relation removed" },
-            "relation removed: stopping the agent",
-          );
-          await this.options.runner.stop();
-          this.applied = undefined;
-          this.appliedCheck = undefined;
-          this.knownGood = undefined;
-          await this.options.state.clear();
-        }
-        this.changed();
-      });
-    }, this.options.removeGraceMs);
-  }
-
-  private cancelRemove(): void {
-    if (this.removeTimer === undefined) return;
-    clearTimeout(this.removeTimer);
-    this.removeTimer = undefined;
-    this.removing = false;
+    });
+    this.options.log.info({ event: "check_retry", inMs }, "retrying the check after a backoff");
   }
 }

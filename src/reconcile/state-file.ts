@@ -1,20 +1,10 @@
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { writeFileAtomic } from "../agent/atomic.js";
+import { writeFileAtomic } from "../core/atomic.js";
 import type { StoreConfig } from "../relation/types.js";
+import type { KnownGood, KnownGoodStore } from "./known-good.js";
 
 export const STATE_FILE_NAME = "last-known-good.json";
-
-/**
- * What survives a sidecar restart: the last config that passed its check and ran, and the one
- * before it, which stays the rollback target until the newer one has run for --min-uptime-ms.
- * Holds the token, so it is written 0600.
- */
-export interface KnownGood {
-  readonly current: StoreConfig;
-  readonly previous?: StoreConfig;
-  readonly appliedAt: string;
-}
 
 function validConfig(value: unknown): value is StoreConfig {
   const v = value as StoreConfig;
@@ -27,7 +17,8 @@ function validConfig(value: unknown): value is StoreConfig {
   );
 }
 
-export class StateFile {
+/** The last-known-good as `<state dir>/last-known-good.json`. */
+export class StateFile implements KnownGoodStore {
   readonly path: string;
 
   constructor(stateDir: string) {
@@ -49,7 +40,7 @@ export class StateFile {
   }
 
   save(state: KnownGood): Promise<void> {
-    return writeFileAtomic(this.path, `${JSON.stringify(state)}\n`, 0o600);
+    return writeFileAtomic(this.path, `${JSON.stringify(state)}\n`);
   }
 
   clear(): Promise<void> {

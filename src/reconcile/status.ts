@@ -13,7 +13,7 @@ import {
 import { checkResultMessage, problemMessage, storeMessage } from "../messages.js";
 import type { Problem } from "../problem.js";
 import { sameStore } from "../relation/types.js";
-import type { Reconciler } from "./reconciler.js";
+import type { LoopState } from "./state.js";
 
 const AGENT_STATES: Record<RunnerState, AgentState> = {
   STOPPED: AgentState.STOPPED,
@@ -35,18 +35,18 @@ function hint(p: Problem | undefined): string {
   return p ? `${p.message}; ${p.hint}` : "unknown reason";
 }
 
-/** Phase, readiness and the one-sentence message, derived from the loop's state (SPEC §6). */
-export function view(r: Reconciler, agent: AgentSnapshot, onRemoveKeep: boolean): View {
-  const v = baseView(r, agent, onRemoveKeep);
-  if (r.stateError === undefined || r.stopped) return v;
+/** Phase, readiness and the one-sentence message, derived from the loop's state. */
+export function view(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean): View {
+  const v = baseView(state, agent, onRemoveKeep);
+  if (state.stateError === undefined || state.work.kind === "stopped") return v;
   return {
     ...v,
-    message: `${v.message}; cannot persist the last-known-good config (${r.stateError})`,
+    message: `${v.message}; cannot persist the last-known-good config (${state.stateError})`,
   };
 }
 
-function baseView(r: Reconciler, agent: AgentSnapshot, onRemoveKeep: boolean): View {
-  const applied = r.applied;
+function baseView(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean): View {
+  const { applied, work, rejected, lastCheck } = state;
   const runs = agent.running && applied !== undefined;
   const backoff = agent.state === "BACKOFF";
   const runsChecked = runs && applied.checked && !backoff;
@@ -55,8 +55,9 @@ function baseView(r: Reconciler, agent: AgentSnapshot, onRemoveKeep: boolean): V
     ? `; the agent keeps exiting (exit ${agent.lastExit?.code ?? "?"}${agent.lastExit?.signal ? `, ${agent.lastExit.signal}` : ""}) and is being restarted`
     : "";
   const external = agent.error ? `; ${agent.error}` : "";
-  if (r.stopped) return { phase: Phase.STOPPED, ready: false, message: "shutting down" };
-  const decision = r.resolution?.decision;
+  if (work.kind === "stopped")
+    return { phase: Phase.STOPPED, ready: false, message: "shutting down" };
+  const decision = state.resolution?.decision;
   if (decision === undefined) {
     return {
       phase: Phase.WAITING_FOR_RELATION,
@@ -74,11 +75,12 @@ function baseView(r: Reconciler, agent: AgentSnapshot, onRemoveKeep: boolean): V
   }
   if (decision.kind === "unconfigured") {
     if (applied) {
-      const message = r.removing
-        ? `no store is configured any more; ${running} during the grace period`
-        : onRemoveKeep
-          ? `no store is configured any more; ${running} (--on-remove keep)`
-          : `no store is configured; ${running}`;
+      const message =
+        work.kind === "removing"
+          ? `no store is configured any more; ${running} during the grace period`
+          : onRemoveKeep
+            ? `no store is configured any more; ${running} (--on-remove keep)`
+            : `no store is configured; ${running}`;
       return { phase: Phase.RUNNING, ready: runsChecked, message: `${message}${crash}` };
     }
     return {
@@ -89,21 +91,26 @@ function baseView(r: Reconciler, agent: AgentSnapshot, onRemoveKeep: boolean): V
   }
   const desired = decision.config;
   const isDesired = applied !== undefined && sameStore(applied.config, desired);
-  if (r.rejected && sameStore(r.rejected.config, desired) && !isDesired) {
+  if (rejected && sameStore(rejected.config, desired) && !isDesired) {
     return {
       phase: Phase.DEGRADED,
       ready: runsChecked,
-      message: `rolled back from ${desired.address}: ${r.rejected.reason}; ${running}${crash}`,
+      message: `rolled back from ${desired.address}: ${rejected.reason}; ${running}${crash}`,
     };
   }
-  if (r.applyError && sameStore(r.applyError.config, desired) && !isDesired && !r.checking) {
+  if (
+    work.kind === "held" &&
+    work.why === "apply" &&
+    sameStore(work.config, desired) &&
+    !isDesired
+  ) {
     return {
       phase: Phase.DEGRADED,
       ready: runsChecked,
-      message: `cannot apply ${desired.address}: ${r.applyError.message}; ${running}${crash}`,
+      message: `cannot apply ${desired.address}: ${work.message}; ${running}${crash}`,
     };
   }
-  if (r.checking && !isDesired) {
+  if (work.kind === "checking" && !isDesired) {
     return {
       phase: Phase.CHECKING,
       ready: runsChecked,
@@ -117,15 +124,15 @@ function baseView(r: Reconciler, agent: AgentSnapshot, onRemoveKeep: boolean): V
       message: `the agent runs with ${desired.address}${crash}${external}`,
     };
   }
+  const check = lastCheck?.result;
   if (isDesired) {
     return {
       phase: Phase.DEGRADED,
       ready: false,
-      message: `the agent runs ${desired.address} although its check failed (--unverified apply): ${hint(r.lastCheck?.diagnosis)}${crash}${external}`,
+      message: `the agent runs ${desired.address} although its check failed (--unverified apply): ${hint(check?.diagnosis)}${crash}${external}`,
     };
   }
-  const failed =
-    r.lastCheck && !r.lastCheck.ok ? hint(r.lastCheck.diagnosis) : "its check has not passed yet";
+  const failed = check && !check.ok ? hint(check.diagnosis) : "its check has not passed yet";
   return {
     phase: Phase.DEGRADED,
     ready: runsChecked,
@@ -135,13 +142,13 @@ function baseView(r: Reconciler, agent: AgentSnapshot, onRemoveKeep: boolean): V
 
 /** The full `parca.sidecar.v1.Status`. */
 export function buildStatus(
-  r: Reconciler,
+  state: LoopState,
   agent: AgentSnapshot,
   v: View,
   watchProblems: readonly Problem[],
 ): Status {
-  const sources = (r.resolution?.sources ?? []).map((s) => {
-    const missing = r.missingSources().filter((p) => p.path === s.path);
+  const sources = (state.resolution?.sources ?? []).map((s) => {
+    const missing = state.missing.filter((p) => p.path === s.path);
     const watch = watchProblems.filter((p) => p.path === s.path || s.path.startsWith(`${p.path}/`));
     return create(SourceSchema, {
       path: s.path,
@@ -150,14 +157,14 @@ export function buildStatus(
       warnings: [...missing, ...s.warnings, ...watch].map(problemMessage),
     });
   });
-  const decision = r.resolution?.decision;
+  const decision = state.resolution?.decision;
   const lastExit = agent.lastExit;
   return create(StatusSchema, {
     phase: v.phase,
     sources,
     ...(decision?.kind === "configured" ? { desired: storeMessage(decision.config) } : {}),
-    ...(r.applied && agent.running ? { applied: storeMessage(r.applied.config) } : {}),
-    ...(r.lastCheck ? { lastCheck: checkResultMessage(r.lastCheck) } : {}),
+    ...(state.applied && agent.running ? { applied: storeMessage(state.applied.config) } : {}),
+    ...(state.lastCheck ? { lastCheck: checkResultMessage(state.lastCheck.result) } : {}),
     agent: create(AgentSchema, {
       state: AGENT_STATES[agent.state],
       pid: agent.pid,
@@ -176,6 +183,6 @@ export function buildStatus(
     }),
     agentArgs: agent.running ? [...agent.args] : [],
     message: v.message,
-    ...(r.appliedCheck ? { appliedCheck: checkResultMessage(r.appliedCheck) } : {}),
+    ...(state.appliedCheck ? { appliedCheck: checkResultMessage(state.appliedCheck) } : {}),
   });
 }

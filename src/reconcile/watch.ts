@@ -11,6 +11,8 @@ export interface WatchOptions {
   readonly log: Logger;
   /** Called once the relation files went quiet; `firstEventAt` is performance.now() of the first event. */
   readonly onChange: (firstEventAt: number) => void;
+  /** Called on the first relevant event of a change, as its quiet period begins. */
+  readonly onFirstEvent?: () => void;
 }
 
 function isDirectory(path: string): boolean {
@@ -34,7 +36,7 @@ function concerns(changed: string, source: string): boolean {
 }
 
 /**
- * Watches the relation sources with chokidar, as SPEC §6 says: a file source through its parent
+ * Watches the relation sources with chokidar, as docs/relation.md explains: a file source through its parent
  * directory (a watch on the file itself dies for good after quick rename-overs), a directory
  * source through itself and its parent (a `..data` swap shows only inside it; its replacement only
  * in the parent), always with depth 0. It debounces on chokidar's unthrottled `raw` events —
@@ -128,6 +130,7 @@ export class RelationWatcher {
   private poke(): void {
     this.lastEventAt = performance.now();
     this.firstEventAt ??= this.lastEventAt;
+    if (this.timer === undefined) this.options.onFirstEvent?.();
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = undefined;

@@ -14,7 +14,7 @@ export type Databag = ReadonlyMap<string, string>;
 
 /**
  * Validates a databag into a store config, or `undefined` when it holds no address yet
- * ("related, not configured": PARCA.md §1). Throws RelationError for bad values.
+ * ("related, not configured": docs/relation.md). Throws RelationError for bad values.
  */
 export function toStoreConfig(bag: Databag): StoreConfig | undefined {
   const address = (bag.get(KEY_ADDRESS) ?? "").trim();

@@ -29,6 +29,16 @@ export interface ResolveOptions {
   readonly reportMissing?: boolean;
 }
 
+/** A `--relation` path that does not exist: a warning, so a mistyped path is not a silent wait. */
+export function sourceMissing(path: string): Problem {
+  return problem(
+    "SOURCE_MISSING",
+    `relation source ${path} does not exist`,
+    "check the --relation path (and the volume or hook that writes it); the sidecar waits for it to appear",
+    path,
+  );
+}
+
 /** Reads every source in order and decides which store config (if any) is wanted. */
 export async function resolveSources(
   paths: readonly string[],
@@ -43,16 +53,7 @@ export function decide(reads: readonly SourceRead[], options: ResolveOptions = {
   const sources: SourceReport[] = [];
   for (const read of reads) {
     const warnings: Problem[] = [];
-    if (read.kind === "missing" && options.reportMissing) {
-      warnings.push(
-        problem(
-          "SOURCE_MISSING",
-          `relation source ${read.path} does not exist`,
-          "check the --relation path (and the volume or hook that writes it); the sidecar waits for it to appear",
-          read.path,
-        ),
-      );
-    }
+    if (read.kind === "missing" && options.reportMissing) warnings.push(sourceMissing(read.path));
     if (read.kind === "configured" && decision?.kind === "configured") {
       if (!sameStore(read.config, decision.config)) {
         warnings.push(

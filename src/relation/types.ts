@@ -1,4 +1,4 @@
-/** The relation data keys written by a `parca_store` provider (PARCA.md §1). */
+/** The relation data keys written by a `parca_store` provider (docs/relation.md). */
 export const KEY_ADDRESS = "remote-store-address";
 export const KEY_INSECURE = "remote-store-insecure";
 export const KEY_TOKEN = "remote-store-bearer-token";

@@ -33,6 +33,8 @@ export interface CheckOptions {
   readonly agentVersion?: string;
   /** The sidecar's environment, for SSL_CERT_FILE / SSL_CERT_DIR. */
   readonly env: NodeJS.ProcessEnv;
+  /** Ends the check early, its connection closed (newer data made it pointless). */
+  readonly signal?: AbortSignal;
 }
 
 export interface Stage {
@@ -127,8 +129,13 @@ class Run {
     const timeoutCode: DiagnosisCode =
       name === "dns" || name === "tcp" ? "CONNECT_TIMEOUT" : "DEADLINE_EXCEEDED";
     let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    const { signal } = this.options;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new StoreCheckError(timeoutCode)), this.remaining());
+      onAbort = () => reject(new StoreCheckError("UNKNOWN", "check aborted"));
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener("abort", onAbort, { once: true });
     });
     try {
       const value = await Promise.race([work(), timeout]);
@@ -139,6 +146,7 @@ class Run {
       throw err;
     } finally {
       clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener("abort", onAbort);
     }
   }
 }

@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { splitHostPort } from "../core/host-port.js";
 import {
   ENV_TOKEN,
   FLAG_ADDRESS,
@@ -9,6 +10,8 @@ import {
   FLAG_SKIP_VERIFY,
   FLAG_TOKEN,
   FLAG_TOKEN_FILE,
+  parseFlags,
+  TRUE_WORDS,
 } from "../flag-names.js";
 
 /** What the agent will dial, read from its final argv and environment as the agent reads them. */
@@ -25,32 +28,9 @@ export interface Target {
   readonly clientKeyFile?: string;
 }
 
-const BOOLEAN_FLAGS = new Set([FLAG_INSECURE, FLAG_SKIP_VERIFY]);
-/** What Go's strconv.ParseBool (and so Kong) reads as true. */
-const TRUE_WORDS = new Set(["1", "t", "T", "true", "TRUE", "True"]);
-
-/** Kong-style flag values: last one wins; repeated map flags accumulate. */
-function collectFlags(argv: readonly string[]): Map<string, string[]> {
-  const flags = new Map<string, string[]>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (!arg.startsWith("--")) continue;
-    const eq = arg.indexOf("=");
-    const name = eq < 0 ? arg : arg.slice(0, eq);
-    let value: string;
-    if (eq >= 0) value = arg.slice(eq + 1);
-    else if (BOOLEAN_FLAGS.has(name)) value = "true";
-    else value = argv[++i] ?? "";
-    flags.set(name, [...(flags.get(name) ?? []), value]);
-  }
-  return flags;
-}
-
-export function splitHostPort(address: string): { host: string; port: number } {
-  const last = address.lastIndexOf(":");
-  const rawHost = address.slice(0, last);
-  const host = rawHost.startsWith("[") && rawHost.endsWith("]") ? rawHost.slice(1, -1) : rawHost;
-  return { host, port: Number(address.slice(last + 1)) };
+function hostAndPort(address: string): { host: string; port: number } {
+  const { host, port } = splitHostPort(address);
+  return { host, port: Number(port) };
 }
 
 /** A failure to read a file the agent's flags name (token file, client cert). */
@@ -75,7 +55,7 @@ export async function targetFromArgv(
   env: NodeJS.ProcessEnv,
   unsetEnv: readonly string[] = [],
 ): Promise<Target> {
-  const flags = collectFlags(argv);
+  const flags = parseFlags(argv);
   const last = (name: string) => flags.get(name)?.at(-1);
   const address = last(FLAG_ADDRESS) ?? "";
   const tokens: string[] = [];
@@ -106,7 +86,7 @@ export async function targetFromArgv(
   const key = last(FLAG_CLIENT_KEY);
   return {
     address,
-    ...splitHostPort(address),
+    ...hostAndPort(address),
     insecure: TRUE_WORDS.has(last(FLAG_INSECURE) ?? ""),
     tokens,
     skipVerify: TRUE_WORDS.has(last(FLAG_SKIP_VERIFY) ?? ""),

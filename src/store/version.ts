@@ -1,4 +1,4 @@
-/** Agents from this version on write only with WriteArrow (PARCA.md §2). */
+/** Agents from this version on write only with WriteArrow (docs/store-protocol.md). */
 const ARROW_ONLY = [0, 48] as const;
 
 /**

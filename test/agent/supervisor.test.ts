@@ -5,7 +5,8 @@ import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { groupMembers } from "../../src/agent/proc.js";
 import type { Launch, RunnerEvent } from "../../src/agent/runner.js";
-import { type Backoff, backoffDelay, Supervisor } from "../../src/agent/supervisor.js";
+import { Supervisor } from "../../src/agent/supervisor.js";
+import { type Backoff, backoffDelay } from "../../src/core/backoff.js";
 import type { Secrets } from "../../src/log.js";
 import { capturedLogger } from "../support/logs.js";
 import {

@@ -7,6 +7,7 @@ import { Supervisor } from "../../src/agent/supervisor.js";
 import { StatusSchema } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
 import { type Checker, storeChecker } from "../../src/reconcile/checker.js";
 import { Reconciler } from "../../src/reconcile/reconciler.js";
+import { RelationReader } from "../../src/reconcile/sources.js";
 import { StateFile } from "../../src/reconcile/state-file.js";
 import { buildStatus, view } from "../../src/reconcile/status.js";
 import type { StoreConfig } from "../../src/relation/types.js";
@@ -56,7 +57,7 @@ describe("10,000 random relation inputs through the loop", () => {
       },
     };
     const reconciler = new Reconciler({
-      paths: [relation],
+      sources: new RelationReader([relation]),
       baseArgs: ["--node=fc"],
       render: { tokenMode: "flag", stateDir: dir },
       unverified: "hold",
@@ -123,12 +124,17 @@ describe("10,000 random relation inputs through the loop", () => {
         await reconciler.trigger();
         steps++;
         const agent = runner.snapshot();
-        const status = buildStatus(reconciler, agent, view(reconciler, agent, false), []);
+        const status = buildStatus(
+          reconciler.state,
+          agent,
+          view(reconciler.state, agent, false),
+          [],
+        );
         expect(toJsonString(StatusSchema, status)).not.toContain(MARK);
       }),
       { numRuns: RUNS, endOnFailure: true },
     );
-    await reconciler.shutdown(true);
+    await reconciler.shutdown({ stopAgent: true });
     await open.stop();
     await guarded.stop();
 

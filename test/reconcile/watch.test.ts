@@ -1,3 +1,4 @@
+import { watch as fsWatch } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -16,13 +17,18 @@ afterEach(async () => {
 
 const { log } = capturedLogger("silent");
 
-/** A watcher whose every debounced change records what the source holds at that moment. */
-async function watching(path: string, debounceMs = 30) {
+/**
+ * A watcher whose every debounced change records what the source holds at that moment, and
+ * whose every first event of a change records the marks set so far.
+ */
+async function watching(path: string, debounceMs = 30, firstEvents: string[][] = []) {
   const seen: string[] = [];
+  const marks: string[] = [];
   const watcher = new RelationWatcher({
     paths: [path],
     debounceMs,
     log,
+    onFirstEvent: () => firstEvents.push([...marks]),
     onChange: () => {
       void readSource(path).then((r) =>
         seen.push(r.kind === "configured" ? r.config.address : r.kind),
@@ -31,7 +37,20 @@ async function watching(path: string, debounceMs = 30) {
   });
   watchers.push(watcher);
   await watcher.start();
-  return seen;
+  return Object.assign(seen, { mark: (m: string) => marks.push(m) });
+}
+
+/** Resolves once `count` events for `name` reached a watch of `dir` (a plain fs.watch). */
+function delivered(dir: string, name: string, count: number): Promise<void> {
+  return new Promise((resolve) => {
+    let n = 0;
+    const w = fsWatch(dir, (_event, file) => {
+      if (file === name && ++n === count) {
+        w.close();
+        setImmediate(resolve);
+      }
+    });
+  });
 }
 
 const bag = (address: string) => JSON.stringify({ "remote-store-address": address });
@@ -60,9 +79,10 @@ describe("RelationWatcher", () => {
       await sleep(40);
     }
     await waitFor("the last write", () => seen.at(-1) === "host6:1");
-    // Quiet afterwards: no further change, and the last one seen stays the last write.
-    await sleep(300);
-    expect(seen.at(-1)).toBe("host6:1");
+    // A sentinel write must be the next and only change after it.
+    await writeFile(path, bag("sentinel:1"));
+    await waitFor("the sentinel", () => seen.at(-1) === "sentinel:1");
+    expect(seen.slice(seen.lastIndexOf("host6:1"))).toEqual(["host6:1", "sentinel:1"]);
   });
 
   it("follows a source whose directory does not exist yet", async () => {
@@ -70,7 +90,8 @@ describe("RelationWatcher", () => {
     const path = join(dir, "relations", "parca-store", "relation.json");
     const seen = await watching(path);
     await mkdir(join(dir, "relations", "parca-store"), { recursive: true });
-    await sleep(100);
+    // The new directories are noticed (and watched) with one more read of the source.
+    await waitFor("the directory noticed", () => seen.includes("missing"));
     await writeFile(path, bag("late:1"));
     await waitFor("late:1", () => seen.at(-1) === "late:1");
   });
@@ -94,9 +115,17 @@ describe("RelationWatcher", () => {
     const dir = await tempDir();
     const path = join(dir, "relation.json");
     await writeFile(path, bag("a:1"));
-    const seen = await watching(path, 10);
+    const firstEvents: string[][] = [];
+    const seen = await watching(path, 10, firstEvents);
+    const others = delivered(dir, "other.log", 5);
     for (let i = 0; i < 5; i++) await writeFile(join(dir, "other.log"), `line ${i}\n`);
-    await sleep(200);
-    expect(seen).toEqual([]);
+    await others;
+    // Every event of the neighbour has reached the watchers: a sentinel change to the source
+    // must be the first and only change seen.
+    seen.mark("sentinel written");
+    await writeFile(path, bag("sentinel:1"));
+    await waitFor("the sentinel", () => seen.length > 0);
+    expect([...seen]).toEqual(["sentinel:1"]);
+    expect(firstEvents).toEqual([["sentinel written"]]);
   });
 });

@@ -2,16 +2,24 @@ import { randomBytes } from "node:crypto";
 import { open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
+export interface AtomicWriteOptions {
+  /** File mode; 0600 unless said otherwise (most files written here hold a token). */
+  readonly mode?: number;
+  /**
+   * fsync the file and its directory (default). `false` for files that mean nothing after a
+   * reboot, such as a pidfile.
+   */
+  readonly durable?: boolean;
+}
+
 /**
  * Writes a file so that readers see the old content or the new, never a mix: a temp file in the
- * same directory, fsync, rename over the target, fsync of the directory. Mode 0600 by default.
- * `durable: false` skips the fsyncs, for files that mean nothing after a reboot (the pidfile).
+ * same directory, fsync, rename over the target, fsync of the directory.
  */
 export async function writeFileAtomic(
   path: string,
   content: string | Uint8Array,
-  mode = 0o600,
-  durable = true,
+  { mode = 0o600, durable = true }: AtomicWriteOptions = {},
 ): Promise<void> {
   const dir = dirname(path);
   const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);

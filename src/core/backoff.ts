@@ -1,0 +1,58 @@
+/** Exponential backoff: doubling from `initialMs`, capped at `maxMs`, with ±20 % jitter. */
+export interface Backoff {
+  readonly initialMs: number;
+  readonly maxMs: number;
+  /** Uptime (or quiet time) after which the next attempt starts from `initialMs` again. */
+  readonly resetAfterMs: number;
+}
+
+/** 1 s doubling to 60 s, reset after 60 s: the agent's crash restarts and the check's retries. */
+export const DEFAULT_BACKOFF: Backoff = { initialMs: 1000, maxMs: 60_000, resetAfterMs: 60_000 };
+
+/** The delay before attempt number `attempt` (0-based): doubling, capped, ±20 % jitter. */
+export function backoffDelay(attempt: number, backoff: Backoff, random = Math.random): number {
+  const base = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(attempt, 30));
+  return Math.min(backoff.maxMs, Math.round(base * (0.8 + 0.4 * random())));
+}
+
+/**
+ * One retry timer with its attempt counter: `schedule` waits the next backoff delay, `reset`
+ * starts the counting again (after a success), `cancel` drops a pending retry but keeps the count.
+ */
+export class RetryTimer {
+  private attempt = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly backoff: Backoff) {}
+
+  /** Whether a retry is waiting to run. */
+  get pending(): boolean {
+    return this.timer !== undefined;
+  }
+
+  /** How many attempts were scheduled since the last reset. */
+  get attempts(): number {
+    return this.attempt;
+  }
+
+  /** Runs `work` after the next delay (replacing a pending retry); returns the delay. */
+  schedule(work: () => void): number {
+    this.cancel();
+    const delayMs = backoffDelay(this.attempt++, this.backoff);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      work();
+    }, delayMs);
+    return delayMs;
+  }
+
+  cancel(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  reset(): void {
+    this.cancel();
+    this.attempt = 0;
+  }
+}

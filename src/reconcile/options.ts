@@ -1,0 +1,38 @@
+import type { Logger } from "pino";
+import type { RenderOptions } from "../agent/flags.js";
+import type { Runner } from "../agent/runner.js";
+import type { Backoff } from "../core/backoff.js";
+import type { Secrets } from "../log.js";
+import type { CheckResult } from "../store/check.js";
+import type { Checker } from "./checker.js";
+import type { KnownGoodStore } from "./known-good.js";
+import type { SourceReader } from "./sources.js";
+import type { OnRemove, Unverified } from "./state.js";
+
+/** What the loop reports for metrics. */
+export interface ReconcileObserver {
+  /** A check whose result counts (shown in status); discarded checks are not reported. */
+  checked(result: CheckResult): void;
+  /** A config was applied; `reactionMs` from the first file event that led to it, if any. */
+  applied(reactionMs: number | undefined): void;
+}
+
+export interface ReconcilerOptions {
+  readonly sources: SourceReader;
+  readonly baseArgs: readonly string[];
+  readonly render: RenderOptions;
+  readonly unverified: Unverified;
+  readonly onRemove: OnRemove;
+  readonly removeGraceMs: number;
+  readonly minUptimeMs: number;
+  /** Backoff of check retries for a config that failed its check. */
+  readonly retry: Backoff;
+  readonly runner: Runner;
+  readonly checker: Checker;
+  readonly state: KnownGoodStore;
+  readonly log: Logger;
+  readonly secrets: Secrets;
+  readonly observer?: ReconcileObserver;
+  /** When the last file event still waiting out its quiet period happened (performance.now()). */
+  readonly unsettledSince?: () => number | undefined;
+}

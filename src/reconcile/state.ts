@@ -1,0 +1,77 @@
+import type { Launch } from "../agent/runner.js";
+import type { Problem } from "../problem.js";
+import type { Resolution } from "../relation/sources.js";
+import type { StoreConfig } from "../relation/types.js";
+import type { CheckResult } from "../store/check.js";
+
+export type Unverified = "hold" | "apply";
+export type OnRemove = "stop" | "keep";
+
+/**
+ * What the loop is doing about the desired config. Exactly one at a time; every change goes
+ * through `LoopMachine.commit`, which also releases what the state left behind held.
+ */
+export type Work =
+  /** Nothing read yet. */
+  | { readonly kind: "starting" }
+  /** Nothing to do: the agent runs what the data asks for, or the data asks for nothing new. */
+  | { readonly kind: "idle" }
+  /** Checking `config` before applying it (also while a config that passed is applied). */
+  | { readonly kind: "checking"; readonly config: StoreConfig }
+  /**
+   * `config` failed its check (`why: "check"`) or could not be applied (`why: "apply"`, with the
+   * message); a retry waits for its backoff.
+   */
+  | {
+      readonly kind: "held";
+      readonly config: StoreConfig;
+      readonly why: "check" | "apply";
+      readonly message: string;
+    }
+  /** No store configured any more; the agent keeps running until the grace period ends. */
+  | { readonly kind: "removing" }
+  /** Shutting down. */
+  | { readonly kind: "stopped" };
+
+/** The config the agent runs with, and how it got there. Replaced, never changed in place. */
+export interface Applied {
+  readonly config: StoreConfig;
+  readonly launch: Launch;
+  /** Passed its check (or is the last-known-good that did). */
+  readonly checked: boolean;
+  /** Exits before --min-uptime-ms since it was applied. */
+  readonly earlyExits: number;
+  /** Where to go back to if it crash-loops; dropped once it has run --min-uptime-ms. */
+  readonly rollbackTo?: StoreConfig;
+}
+
+/** A config that crash-looped and was rolled back; stays rejected until the data changes. */
+export interface Rejected {
+  readonly config: StoreConfig;
+  readonly reason: string;
+}
+
+/** A check whose result was acted upon, and the config it was about. */
+export interface CheckRecord {
+  readonly config: StoreConfig;
+  readonly result: CheckResult;
+}
+
+/** Everything status, readiness, metrics and the status message are derived from. */
+export interface LoopState {
+  readonly work: Work;
+  /** The last stable read of the sources; undefined before the first. */
+  readonly resolution?: Resolution;
+  readonly applied?: Applied;
+  readonly rejected?: Rejected;
+  /** The most recent check of a desired config that counted (never a discarded one). */
+  readonly lastCheck?: CheckRecord;
+  /** The most recent periodic re-check of the applied config. */
+  readonly appliedCheck?: CheckResult;
+  /** Why the last-known-good could not be persisted, until it can. */
+  readonly stateError?: string;
+  /** SOURCE_MISSING for --relation paths missing at start that have not appeared since. */
+  readonly missing: readonly Problem[];
+}
+
+export const INITIAL_STATE: LoopState = { work: { kind: "starting" }, missing: [] };

@@ -1,0 +1,371 @@
+// The loop's rules, in milliseconds: the Reconciler driven with fakes of its own interfaces and
+// vitest's fake timers. Process-level behaviour is tested for real in test/e2e/.
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { Reconciler } from "../../src/reconcile/reconciler.js";
+import type { LoopState } from "../../src/reconcile/state.js";
+import { capturedLogger } from "../support/logs.js";
+import {
+  FakeChecker,
+  FakeRunner,
+  FakeSources,
+  MemoryKnownGood,
+  store,
+} from "../support/loop-fakes.js";
+
+const A = store("a.example:7070");
+const B = store("b.example:7070");
+const C = store("c.example:7070");
+
+interface LoopOptions {
+  readonly unverified?: "hold" | "apply";
+  readonly known?: MemoryKnownGood;
+  readonly unsettledSince?: () => number | undefined;
+}
+
+function loop(options: LoopOptions = {}) {
+  const sources = new FakeSources();
+  const checker = new FakeChecker();
+  const runner = new FakeRunner();
+  const known = options.known ?? new MemoryKnownGood();
+  const { log, secrets } = capturedLogger("silent");
+  const counted: string[] = [];
+  const reactions: (number | undefined)[] = [];
+  const reconciler = new Reconciler({
+    sources,
+    baseArgs: ["--node=n1"],
+    render: { tokenMode: "flag", stateDir: "/state" },
+    unverified: options.unverified ?? "hold",
+    onRemove: "stop",
+    removeGraceMs: 2000,
+    minUptimeMs: 10_000,
+    retry: { initialMs: 1000, maxMs: 60_000, resetAfterMs: 60_000 },
+    runner,
+    checker,
+    state: known,
+    log,
+    secrets,
+    observer: {
+      checked: (r) => counted.push(`${r.address} ${r.ok ? "ok" : r.diagnosis?.code}`),
+      applied: (ms) => reactions.push(ms),
+    },
+    ...(options.unsettledSince ? { unsettledSince: options.unsettledSince } : {}),
+  });
+  const state = (): LoopState => reconciler.state;
+  return { sources, checker, runner, known, reconciler, state, counted, reactions };
+}
+
+/** Lets queued work and promises run, without moving the clock. */
+const settle = () => vi.advanceTimersByTimeAsync(0);
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date", "performance"] });
+});
+afterEach(() => {
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+});
+
+describe("the loop", () => {
+  it("checks and applies a new config; the same data again does nothing", async () => {
+    const l = loop();
+    l.sources.set(A);
+    await l.reconciler.start();
+    expect(l.runner.addresses()).toEqual([A.address]);
+    expect(l.known.saved?.current).toEqual(A);
+    expect(l.state().work.kind).toBe("idle");
+    await l.reconciler.trigger();
+    await l.reconciler.trigger();
+    expect(l.checker.calls).toHaveLength(1);
+    expect(l.runner.launches).toHaveLength(1);
+  });
+
+  it("retries a failed check with a doubling backoff, not on every event; applies once it passes", async () => {
+    vi.spyOn(Math, "random").mockReturnValue(0.5); // no jitter: 1 s, 2 s, 4 s
+    const l = loop();
+    l.checker.verdicts.set(A.address, "CONNECTION_REFUSED");
+    l.sources.set(A);
+    await l.reconciler.start();
+    expect(l.state().work).toMatchObject({ kind: "held", why: "check" });
+    // Events for the same data wait for the timer.
+    for (let i = 0; i < 5; i++) await l.reconciler.trigger();
+    expect(l.checker.calls).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(l.checker.calls).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(l.checker.calls).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1999);
+    expect(l.checker.calls).toHaveLength(2);
+    l.checker.verdicts.set(A.address, "ok");
+    await vi.advanceTimersByTimeAsync(1);
+    expect(l.checker.calls).toHaveLength(3);
+    expect(l.runner.addresses()).toEqual([A.address]);
+    expect(l.state().work.kind).toBe("idle");
+    // Passed: no more retries.
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(l.checker.calls).toHaveLength(3);
+  });
+
+  it("newer data supersedes a held config at once, with a fresh backoff", async () => {
+    const l = loop();
+    l.checker.verdicts.set(A.address, "CONNECTION_REFUSED");
+    l.checker.verdicts.set(B.address, "UNAUTHENTICATED");
+    l.sources.set(A);
+    await l.reconciler.start();
+    await vi.advanceTimersByTimeAsync(1200 + 2400 + 4800);
+    expect(l.checker.addresses()).toEqual([A, A, A, A].map((s) => s.address));
+    l.sources.set(B);
+    await l.reconciler.trigger();
+    expect(l.checker.addresses().at(-1)).toBe(B.address);
+    expect(l.state().work).toMatchObject({ kind: "held", config: B });
+    // B's first retry comes after ~1 s, not after A's grown delay.
+    await vi.advanceTimersByTimeAsync(1200);
+    expect(l.checker.addresses().slice(-2)).toEqual([B.address, B.address]);
+    l.sources.set(C);
+    await l.reconciler.trigger();
+    expect(l.runner.addresses()).toEqual([C.address]);
+    // The held configs' timers are gone: nothing is checked again.
+    const checks = l.checker.calls.length;
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(l.checker.calls).toHaveLength(checks);
+  });
+
+  it("does not apply a config overtaken during its check, and does not report that check", async () => {
+    let unsettled: number | undefined;
+    const l = loop({ unsettledSince: () => unsettled });
+    l.sources.set(A);
+    await l.reconciler.start();
+    l.checker.holding = true;
+    l.sources.set(B);
+    const reconcile = l.reconciler.trigger(performance.now());
+    await settle();
+    expect(l.state().work).toMatchObject({ kind: "checking", config: B });
+    // A newer write comes while B is checked; its quiet period still runs.
+    vi.advanceTimersByTime(5);
+    unsettled = performance.now();
+    l.sources.set(C);
+    l.checker.release();
+    await reconcile;
+    expect(l.runner.addresses()).toEqual([A.address]);
+    expect(l.counted).toEqual([`${A.address} ok`]);
+    expect(l.state().lastCheck?.config).toEqual(A);
+    expect(l.state().work.kind).toBe("checking");
+    // The files settle: C is next.
+    unsettled = undefined;
+    l.checker.holding = false;
+    await l.reconciler.trigger();
+    expect(l.runner.addresses()).toEqual([A.address, C.address]);
+    expect(l.counted).toEqual([`${A.address} ok`, `${C.address} ok`]);
+  });
+
+  it("rolls back after three early exits, rejects the config until the data changes or a reload", async () => {
+    const l = loop();
+    l.sources.set(A);
+    await l.reconciler.start();
+    l.sources.set(B);
+    await l.reconciler.trigger();
+    expect(l.known.saved).toMatchObject({ current: B, previous: A });
+    l.runner.crash(100);
+    l.runner.crash(150);
+    await settle();
+    expect(l.runner.addresses()).toEqual([A.address, B.address]);
+    l.runner.crash(120);
+    await settle();
+    expect(l.runner.addresses()).toEqual([A.address, B.address, A.address]);
+    expect(l.state().rejected?.config).toEqual(B);
+    expect(l.state().rejected?.reason).toContain("exited 3 times");
+    expect(l.known.saved).toEqual(expect.objectContaining({ current: A }));
+    expect(l.known.saved?.previous).toBeUndefined();
+    // The same data: nothing happens.
+    await l.reconciler.trigger();
+    expect(l.runner.launches).toHaveLength(3);
+    // A reload tries it again.
+    await l.reconciler.reload();
+    expect(l.runner.addresses().at(-1)).toBe(B.address);
+    expect(l.state().rejected).toBeUndefined();
+  });
+
+  it("keeps the rollback target until the new config has run --min-uptime-ms", async () => {
+    const l = loop();
+    l.sources.set(A);
+    await l.reconciler.start();
+    l.sources.set(B);
+    await l.reconciler.trigger();
+    expect(l.state().applied?.rollbackTo).toEqual(A);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(l.state().applied?.rollbackTo).toBeUndefined();
+    expect(l.known.saved?.previous).toBeUndefined();
+    // Crashes after that never roll back.
+    for (let i = 0; i < 3; i++) l.runner.crash(100);
+    await settle();
+    expect(l.runner.addresses()).toEqual([A.address, B.address]);
+  });
+
+  it("waits out the remove grace; data that comes back within it stops nothing", async () => {
+    const l = loop();
+    l.sources.set(A);
+    await l.reconciler.start();
+    l.sources.set("removed");
+    await l.reconciler.trigger();
+    expect(l.state().work.kind).toBe("removing");
+    await vi.advanceTimersByTimeAsync(1500);
+    l.sources.set(A);
+    await l.reconciler.trigger();
+    expect(l.state().work.kind).toBe("idle");
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(l.runner.stops).toBe(0);
+    l.sources.set("removed");
+    await l.reconciler.trigger();
+    await vi.advanceTimersByTimeAsync(1999);
+    expect(l.runner.stops).toBe(0);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(l.runner.stops).toBe(1);
+    expect(l.state().applied).toBeUndefined();
+    expect(l.known.saved).toBeUndefined();
+    expect(l.state().work.kind).toBe("idle");
+  });
+
+  it("re-checks the applied config into applied_check without restarting or touching last_check", async () => {
+    const l = loop();
+    l.sources.set(A);
+    await l.reconciler.start();
+    const lastCheck = l.state().lastCheck;
+    l.checker.verdicts.set(A.address, "NOT_SERVING");
+    await l.reconciler.recheckApplied();
+    expect(l.state().appliedCheck?.diagnosis?.code).toBe("NOT_SERVING");
+    expect(l.state().lastCheck).toBe(lastCheck);
+    expect(l.runner.launches).toHaveLength(1);
+  });
+
+  it("an invalid relation leaves the running agent alone", async () => {
+    const l = loop();
+    l.sources.set(A);
+    await l.reconciler.start();
+    l.sources.set("invalid");
+    await l.reconciler.trigger();
+    expect(l.state().resolution?.decision.kind).toBe("error");
+    expect(l.runner.launches).toHaveLength(1);
+    expect(l.runner.stops).toBe(0);
+  });
+
+  it("--unverified apply runs a failed config, re-checks it with backoff and promotes it once it passes", async () => {
+    const l = loop({ unverified: "apply" });
+    l.checker.verdicts.set(A.address, "NOT_SERVING");
+    l.sources.set(A);
+    await l.reconciler.start();
+    expect(l.runner.addresses()).toEqual([A.address]);
+    expect(l.state().applied?.checked).toBe(false);
+    expect(l.known.saves).toBe(0);
+    l.checker.verdicts.set(A.address, "ok");
+    await vi.advanceTimersByTimeAsync(1200);
+    expect(l.state().applied?.checked).toBe(true);
+    expect(l.known.saved?.current).toEqual(A);
+    expect(l.runner.launches).toHaveLength(1);
+  });
+
+  it("starts the last-known-good without waiting for the store", async () => {
+    const known = new MemoryKnownGood({ current: A, appliedAt: "then" });
+    const l = loop({ known });
+    l.checker.holding = true;
+    l.sources.set(B);
+    const started = l.reconciler.start();
+    await settle();
+    expect(l.runner.addresses()).toEqual([A.address]);
+    expect(l.state().work).toMatchObject({ kind: "checking", config: B });
+    l.checker.release();
+    await started;
+    expect(l.runner.addresses()).toEqual([A.address, B.address]);
+  });
+});
+
+describe("the check during the quiet period", () => {
+  it("starts on the first event; the settled data uses its result, with no second check", async () => {
+    const l = loop();
+    l.sources.set(A);
+    await l.reconciler.start();
+    const eventAt = performance.now();
+    l.sources.set(B);
+    await l.reconciler.prefetch();
+    expect(l.checker.addresses()).toEqual([A.address, B.address]);
+    vi.advanceTimersByTime(10);
+    await l.reconciler.trigger(eventAt);
+    expect(l.checker.calls).toHaveLength(2);
+    expect(l.runner.addresses()).toEqual([A.address, B.address]);
+    expect(l.reactions.at(-1)).toBe(10);
+  });
+
+  it("newer data aborts the early check; the aborted check is never reported", async () => {
+    const l = loop();
+    l.sources.set(A);
+    await l.reconciler.start();
+    l.checker.holding = true;
+    const eventAt = performance.now();
+    l.sources.set(B);
+    await l.reconciler.prefetch();
+    l.sources.set(C);
+    await l.reconciler.prefetch();
+    expect(l.checker.aborted()).toEqual([B.address]);
+    l.checker.release();
+    await l.reconciler.trigger(eventAt);
+    expect(l.checker.addresses()).toEqual([A.address, B.address, C.address]);
+    expect(l.runner.addresses()).toEqual([A.address, C.address]);
+    expect(l.counted).toEqual([`${A.address} ok`, `${C.address} ok`]);
+  });
+
+  it("settled data that differs from the early read gets its own check", async () => {
+    const l = loop();
+    l.sources.set(A);
+    await l.reconciler.start();
+    const eventAt = performance.now();
+    l.sources.set(B);
+    await l.reconciler.prefetch();
+    l.sources.set(C);
+    await l.reconciler.trigger(eventAt);
+    expect(l.checker.addresses()).toEqual([A.address, B.address, C.address]);
+    expect(l.runner.addresses()).toEqual([A.address, C.address]);
+    expect(l.counted).toEqual([`${A.address} ok`, `${C.address} ok`]);
+  });
+
+  it("keeps the no-op rule and the retry backoff", async () => {
+    const l = loop();
+    l.sources.set(A);
+    await l.reconciler.start();
+    await l.reconciler.prefetch();
+    expect(l.checker.calls).toHaveLength(1);
+    l.checker.verdicts.set(B.address, "CONNECTION_REFUSED");
+    l.sources.set(B);
+    await l.reconciler.trigger();
+    expect(l.checker.calls).toHaveLength(2);
+    for (let i = 0; i < 5; i++) await l.reconciler.prefetch();
+    expect(l.checker.calls).toHaveLength(2);
+  });
+
+  it("a result from before the change is never reused", async () => {
+    const l = loop();
+    l.sources.set(A);
+    await l.reconciler.start();
+    l.sources.set(B);
+    await l.reconciler.prefetch();
+    vi.advanceTimersByTime(1000);
+    // The settled change began after that early check started: it gets a fresh one.
+    await l.reconciler.trigger(performance.now());
+    expect(l.checker.addresses()).toEqual([A.address, B.address, B.address]);
+  });
+
+  it("a burst of 1,000 writes: one restart with the last data, a handful of checks", async () => {
+    const l = loop();
+    l.sources.set(A);
+    await l.reconciler.start();
+    l.checker.holding = true;
+    const eventAt = performance.now();
+    await l.reconciler.prefetch();
+    for (let i = 1; i <= 1000; i++) {
+      l.sources.set(store(`burst-${i}.example:7070`));
+      vi.advanceTimersByTime(1);
+    }
+    l.checker.holding = false;
+    l.checker.release();
+    await l.reconciler.trigger(eventAt);
+    expect(l.runner.addresses()).toEqual([A.address, "burst-1000.example:7070"]);
+    expect(l.checker.calls.length).toBeLessThanOrEqual(3);
+  });
+});
