@@ -70,7 +70,7 @@ function scrubValues(value: unknown, secrets: Secrets): unknown {
  * Scrubs a serialized log line. Inside its string values, not across the line: a short token
  * (say "ta") must not turn the key "status" into garbage or break the JSON.
  */
-export function scrubLine(line: string, secrets: Secrets): string {
+function scrubLine(line: string, secrets: Secrets): string {
   if (secrets.size === 0) return line;
   let entry: unknown;
   try {

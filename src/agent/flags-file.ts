@@ -3,8 +3,7 @@ import { yaml } from "../yaml.js";
 import type { Launch } from "./runner.js";
 
 export type FlagsFormat = "args" | "env" | "yaml";
-export const FLAGS_FORMATS: readonly FlagsFormat[] = ["args", "env", "yaml"];
-export const FLAGS_VARIABLE = "PARCA_AGENT_FLAGS";
+const FLAGS_VARIABLE = "PARCA_AGENT_FLAGS";
 
 /** Rendered flags that this format cannot carry faithfully. */
 export class FlagsFormatError extends Error {

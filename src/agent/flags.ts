@@ -10,7 +10,7 @@ import {
 import { REDACTED } from "../redact.js";
 import type { StoreConfig } from "../relation/types.js";
 
-export const TOKEN_FILE_NAME = "bearer-token";
+const TOKEN_FILE_NAME = "bearer-token";
 
 export type TokenMode = "flag" | "file";
 
@@ -47,7 +47,7 @@ const TOKEN_SOURCES: readonly FlagForm[] = [
 ];
 
 /** Removes every occurrence of the given flags, in their `--x=v`, `--x v` (or bare) forms. */
-export function removeFlags(args: readonly string[], forms: readonly FlagForm[]): string[] {
+function removeFlags(args: readonly string[], forms: readonly FlagForm[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string;

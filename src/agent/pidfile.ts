@@ -7,7 +7,7 @@ import { type ProcessIdentity, pgidOf, processesWithEnv, sameProcess } from "./p
 
 /** The agent's environment marker: finds an agent of this state dir even without a pidfile. */
 export const STATE_MARKER = "PARCA_AGENT_SIDECAR_STATE";
-export const PIDFILE_NAME = "agent.pid";
+const PIDFILE_NAME = "agent.pid";
 
 interface PidfileContent extends ProcessIdentity {
   readonly pgid: number;

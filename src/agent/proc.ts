@@ -27,7 +27,7 @@ function readStat(pid: number): Stat | undefined {
   return { state: fields[0] ?? "", pgid: Number(fields[2]), startTime: fields[19] ?? "" };
 }
 
-export function readExe(pid: number): string | undefined {
+function readExe(pid: number): string | undefined {
   try {
     return readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, "");
   } catch {

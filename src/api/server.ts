@@ -134,7 +134,7 @@ function sidecarImplementation(source: ApiSource): grpc.UntypedServiceImplementa
 export async function serve(
   address: string,
   source: ApiSource,
-  healthOnly: boolean,
+  { healthOnly }: { readonly healthOnly: boolean },
 ): Promise<Listening> {
   const server = new grpc.Server();
   server.addService(serviceDefinition(Health), healthImplementation(source));

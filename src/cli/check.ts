@@ -9,8 +9,6 @@ import { diagnose } from "../store/diagnosis.js";
 import { pemCertificates } from "../store/roots.js";
 import { type Options, UsageError } from "./options.js";
 
-export const DEFAULT_CHECK_TIMEOUT_MS = 5000;
-
 /** Refuses a --ca-file that cannot serve: better a usage error now than a TLS failure later. */
 export function validateCaFile(path: string | undefined): string | undefined {
   if (path === undefined) return undefined;
@@ -34,7 +32,7 @@ export async function checkCommand(
   out: (line: string) => void,
 ): Promise<number> {
   const caFile = validateCaFile(options.optionalString("ca-file"));
-  const timeoutMs = options.count("timeout-ms", DEFAULT_CHECK_TIMEOUT_MS);
+  const timeoutMs = options.count("timeout-ms");
   if (timeoutMs === 0) throw new UsageError("--timeout-ms must be more than 0");
   const agentVersion = options.optionalString("agent-version");
   const secrets = new Secrets();

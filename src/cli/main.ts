@@ -75,9 +75,6 @@ export async function main(args: readonly string[], io: Io): Promise<number> {
         );
       case "status":
         return await statusCommand(options, io);
-      default:
-        io.err(`parca-agent-sidecar ${command}: not implemented yet`);
-        return 2;
     }
   } catch (err) {
     if (err instanceof UsageError) {

@@ -14,41 +14,91 @@ interface OptionSpec {
   readonly commands: readonly Command[];
   /** Options of `run` also read PARCA_SIDECAR_<NAME>. */
   readonly env: boolean;
+  /** The value when neither the environment nor a flag sets it. */
+  readonly default?: string | number;
+  /** The only values allowed. */
+  readonly choices?: readonly string[];
 }
 
 const RUN: readonly Command[] = ["run"];
 const ALL_READERS: readonly Command[] = ["run", "render", "check"];
 
-/** Every option of every command, in one place. */
-export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
+export const DEFAULT_LISTEN = "127.0.0.1:7072";
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+
+/** Every option of every command, with its default, in one place. */
+const OPTIONS: Readonly<Record<string, OptionSpec>> = {
   relation: { kind: "strings", commands: ALL_READERS, env: true },
-  agent: { kind: "string", commands: RUN, env: true },
+  agent: { kind: "string", commands: RUN, env: true, default: "parca-agent" },
   "agent-version": { kind: "string", commands: ["run", "check"], env: true },
-  mode: { kind: "string", commands: RUN, env: true },
+  mode: {
+    kind: "string",
+    commands: RUN,
+    env: true,
+    default: "supervise",
+    choices: ["supervise", "external"],
+  },
   "flags-file": { kind: "string", commands: RUN, env: true },
-  "flags-format": { kind: "string", commands: RUN, env: true },
+  "flags-format": {
+    kind: "string",
+    commands: RUN,
+    env: true,
+    default: "args",
+    choices: ["args", "env", "yaml"],
+  },
   "restart-command": { kind: "string", commands: RUN, env: true },
   "stop-command": { kind: "string", commands: RUN, env: true },
-  listen: { kind: "string", commands: RUN, env: true },
+  listen: { kind: "string", commands: RUN, env: true, default: DEFAULT_LISTEN },
   "health-listen": { kind: "string", commands: RUN, env: true },
   "metrics-listen": { kind: "string", commands: RUN, env: true },
-  "state-dir": { kind: "string", commands: ["run", "render"], env: true },
-  "token-mode": { kind: "string", commands: ["run", "render"], env: true },
+  "state-dir": {
+    kind: "string",
+    commands: ["run", "render"],
+    env: true,
+    default: "/var/lib/parca-agent-sidecar",
+  },
+  "token-mode": {
+    kind: "string",
+    commands: ["run", "render"],
+    env: true,
+    default: "flag",
+    choices: ["flag", "file"],
+  },
   "ca-file": { kind: "string", commands: ["run", "check"], env: true },
-  unverified: { kind: "string", commands: RUN, env: true },
-  "on-remove": { kind: "string", commands: RUN, env: true },
-  "debounce-ms": { kind: "count", commands: RUN, env: true },
-  "remove-grace-ms": { kind: "count", commands: RUN, env: true },
-  "check-timeout-ms": { kind: "count", commands: RUN, env: true },
-  "stop-timeout-ms": { kind: "count", commands: RUN, env: true },
-  "min-uptime-ms": { kind: "count", commands: RUN, env: true },
-  "rescan-ms": { kind: "count", commands: RUN, env: true },
-  "recheck-ms": { kind: "count", commands: RUN, env: true },
-  "log-level": { kind: "string", commands: RUN, env: true },
-  "log-format": { kind: "string", commands: RUN, env: true },
-  "timeout-ms": { kind: "count", commands: ["check"], env: false },
+  unverified: {
+    kind: "string",
+    commands: RUN,
+    env: true,
+    default: "hold",
+    choices: ["hold", "apply"],
+  },
+  "on-remove": {
+    kind: "string",
+    commands: RUN,
+    env: true,
+    default: "stop",
+    choices: ["stop", "keep"],
+  },
+  "debounce-ms": { kind: "count", commands: RUN, env: true, default: 200 },
+  "remove-grace-ms": { kind: "count", commands: RUN, env: true, default: 2000 },
+  "check-timeout-ms": { kind: "count", commands: RUN, env: true, default: 5000 },
+  "stop-timeout-ms": { kind: "count", commands: RUN, env: true, default: 15_000 },
+  "min-uptime-ms": { kind: "count", commands: RUN, env: true, default: 10_000 },
+  "rescan-ms": { kind: "count", commands: RUN, env: true, default: 30_000 },
+  "recheck-ms": { kind: "count", commands: RUN, env: true, default: 60_000 },
+  "log-level": { kind: "string", commands: RUN, env: true, default: "info", choices: LOG_LEVELS },
+  // "pretty" on a TTY: runConfig decides.
+  "log-format": {
+    kind: "string",
+    commands: RUN,
+    env: true,
+    default: "json",
+    choices: ["json", "pretty"],
+  },
+  "timeout-ms": { kind: "count", commands: ["check"], env: false, default: 5000 },
   "show-token": { kind: "boolean", commands: ["render"], env: false },
-  address: { kind: "string", commands: ["status"], env: false },
+  // PARCA_SIDECAR_LISTEN first: statusCommand decides.
+  address: { kind: "string", commands: ["status"], env: false, default: DEFAULT_LISTEN },
   json: { kind: "boolean", commands: ["status"], env: false },
   watch: { kind: "boolean", commands: ["status"], env: false },
 };
@@ -64,7 +114,7 @@ export interface ParsedCommandLine {
   readonly baseArgs: readonly string[];
 }
 
-export function envName(option: string): string {
+function envName(option: string): string {
   return `PARCA_SIDECAR_${option.toUpperCase().replaceAll("-", "_")}`;
 }
 
@@ -145,7 +195,13 @@ function oneLine(err: unknown): string {
   return message.split("\n")[0]?.trim() ?? message;
 }
 
-/** Typed access to parsed values, with defaults and choices checked once. */
+function spec(name: string): OptionSpec {
+  const found = OPTIONS[name];
+  if (found === undefined) throw new Error(`no option --${name} in the option table`);
+  return found;
+}
+
+/** Typed access to parsed values, with the table's defaults and choices checked once. */
 export class Options {
   constructor(private readonly parsed: ParsedCommandLine) {}
 
@@ -153,9 +209,13 @@ export class Options {
     return this.parsed.baseArgs;
   }
 
-  string(name: string, fallback: string): string {
+  /** The value, else `fallback`, else the table's default. */
+  string(name: string, fallback?: string): string {
     const v = this.parsed.values.get(name);
-    return typeof v === "string" ? v : fallback;
+    if (typeof v === "string") return v;
+    const value = fallback ?? spec(name).default;
+    if (typeof value !== "string") throw new Error(`--${name} has no default`);
+    return value;
   }
 
   optionalString(name: string): string | undefined {
@@ -172,14 +232,19 @@ export class Options {
     return this.parsed.values.get(name) === true;
   }
 
-  count(name: string, fallback: number): number {
+  count(name: string): number {
     const v = this.parsed.values.get(name);
-    return typeof v === "number" ? v : fallback;
+    if (typeof v === "number") return v;
+    const value = spec(name).default;
+    if (typeof value !== "number") throw new Error(`--${name} has no default`);
+    return value;
   }
 
-  choice<T extends string>(name: string, choices: readonly T[], fallback: T): T {
+  /** One of the table's choices for the option; `fallback` replaces its default. */
+  choice<T extends string>(name: string, fallback?: T): T {
     const v = this.string(name, fallback);
-    if ((choices as readonly string[]).includes(v)) return v as T;
+    const choices = spec(name).choices ?? [];
+    if (choices.includes(v)) return v as T;
     const from = this.parsed.origin.get(name) ?? `--${name}`;
     throw new UsageError(`${from} must be one of ${choices.join(", ")}, not ${JSON.stringify(v)}`);
   }

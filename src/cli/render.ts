@@ -6,16 +6,13 @@ import { problemMessage, storeMessage, toJson } from "../messages.js";
 import { resolveSources } from "../relation/sources.js";
 import type { Options } from "./options.js";
 
-export const DEFAULT_STATE_DIR = "/var/lib/parca-agent-sidecar";
-export const TOKEN_MODES: readonly TokenMode[] = ["flag", "file"];
-
 /** `render`: prints the agent's argv for the current relation data; touches no network or file. */
 export async function renderCommand(
   options: Options,
   out: (line: string) => void,
 ): Promise<number> {
-  const tokenMode = options.choice("token-mode", TOKEN_MODES, "flag");
-  const stateDir = resolve(options.string("state-dir", DEFAULT_STATE_DIR));
+  const tokenMode = options.choice<TokenMode>("token-mode");
+  const stateDir = resolve(options.string("state-dir"));
   const showToken = options.flag("show-token");
   const base = options.baseArgs;
   const resolution = await resolveSources(options.strings("relation"), { reportMissing: true });

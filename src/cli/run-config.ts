@@ -1,15 +1,12 @@
 import { resolve } from "node:path";
 import { CommandSyntaxError, splitCommand } from "../agent/command.js";
 import type { TokenMode } from "../agent/flags.js";
-import { FLAGS_FORMATS, type FlagsFormat } from "../agent/flags-file.js";
+import type { FlagsFormat } from "../agent/flags-file.js";
 import { splitHostPort } from "../core/host-port.js";
 import type { LogFormat } from "../log.js";
 import type { OnRemove, Unverified } from "../reconcile/state.js";
-import { DEFAULT_CHECK_TIMEOUT_MS, validateCaFile } from "./check.js";
-import { type Options, UsageError } from "./options.js";
-import { DEFAULT_STATE_DIR, TOKEN_MODES } from "./render.js";
-
-export const DEFAULT_LISTEN = "127.0.0.1:7072";
+import { validateCaFile } from "./check.js";
+import { type LOG_LEVELS, type Options, UsageError } from "./options.js";
 
 /** Every `run` setting, validated once, defaults filled in, units in names. */
 export interface RunConfig {
@@ -40,8 +37,6 @@ export interface RunConfig {
   readonly logFormat: LogFormat;
   readonly baseArgs: readonly string[];
 }
-
-const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 
 /** `host:port` (port 0 picks one) or `unix:/absolute/path`. */
 export function validateListen(option: string, value: string): string {
@@ -74,8 +69,8 @@ function positive(option: string, value: number): number {
 }
 
 export function runConfig(options: Options, isTty: boolean): RunConfig {
-  const mode = options.choice("mode", ["supervise", "external"] as const, "supervise");
-  const onRemove = options.choice("on-remove", ["stop", "keep"] as const, "stop");
+  const mode = options.choice<"supervise" | "external">("mode");
+  const onRemove = options.choice<OnRemove>("on-remove");
   const flagsFile = options.optionalString("flags-file");
   const restartCommand = command("restart-command", options.optionalString("restart-command"));
   const stopCommand = command("stop-command", options.optionalString("stop-command"));
@@ -103,33 +98,30 @@ export function runConfig(options: Options, isTty: boolean): RunConfig {
   const agentVersion = options.optionalString("agent-version");
   return {
     relations: relations.map((p) => resolve(p)),
-    agentPath: options.string("agent", "parca-agent"),
+    agentPath: options.string("agent"),
     ...(agentVersion ? { agentVersion } : {}),
     mode,
     ...(flagsFile ? { flagsFile: resolve(flagsFile) } : {}),
-    flagsFormat: options.choice("flags-format", FLAGS_FORMATS, "args"),
+    flagsFormat: options.choice<FlagsFormat>("flags-format"),
     ...(restartCommand ? { restartCommand } : {}),
     ...(stopCommand ? { stopCommand } : {}),
-    listen: validateListen("listen", options.string("listen", DEFAULT_LISTEN)),
+    listen: validateListen("listen", options.string("listen")),
     ...(healthListen ? { healthListen: validateListen("health-listen", healthListen) } : {}),
     ...(metricsListen ? { metricsListen: validateListen("metrics-listen", metricsListen) } : {}),
-    stateDir: resolve(options.string("state-dir", DEFAULT_STATE_DIR)),
-    tokenMode: options.choice("token-mode", TOKEN_MODES, "flag"),
+    stateDir: resolve(options.string("state-dir")),
+    tokenMode: options.choice<TokenMode>("token-mode"),
     ...(caFile ? { caFile } : {}),
-    unverified: options.choice("unverified", ["hold", "apply"] as const, "hold"),
+    unverified: options.choice<Unverified>("unverified"),
     onRemove,
-    debounceMs: options.count("debounce-ms", 200),
-    removeGraceMs: options.count("remove-grace-ms", 2000),
-    checkTimeoutMs: positive(
-      "check-timeout-ms",
-      options.count("check-timeout-ms", DEFAULT_CHECK_TIMEOUT_MS),
-    ),
-    stopTimeoutMs: options.count("stop-timeout-ms", 15_000),
-    minUptimeMs: options.count("min-uptime-ms", 10_000),
-    rescanMs: options.count("rescan-ms", 30_000),
-    recheckMs: options.count("recheck-ms", 60_000),
-    logLevel: options.choice("log-level", LOG_LEVELS, "info"),
-    logFormat: options.choice("log-format", ["json", "pretty"] as const, isTty ? "pretty" : "json"),
+    debounceMs: options.count("debounce-ms"),
+    removeGraceMs: options.count("remove-grace-ms"),
+    checkTimeoutMs: positive("check-timeout-ms", options.count("check-timeout-ms")),
+    stopTimeoutMs: options.count("stop-timeout-ms"),
+    minUptimeMs: options.count("min-uptime-ms"),
+    rescanMs: options.count("rescan-ms"),
+    recheckMs: options.count("recheck-ms"),
+    logLevel: options.choice<(typeof LOG_LEVELS)[number]>("log-level"),
+    logFormat: options.choice<LogFormat>("log-format", isTty ? "pretty" : "json"),
     baseArgs: options.baseArgs,
   };
 }

@@ -191,8 +191,9 @@ export async function runCommand(
   process.on("SIGHUP", hup);
 
   try {
-    servers.push(await serve(config.listen, api, false));
-    if (config.healthListen) servers.push(await serve(config.healthListen, api, true));
+    servers.push(await serve(config.listen, api, { healthOnly: false }));
+    if (config.healthListen)
+      servers.push(await serve(config.healthListen, api, { healthOnly: true }));
     if (metrics && config.metricsListen) servers.push(await metrics.serve(config.metricsListen));
   } catch (err) {
     await Promise.all(servers.map((s) => s.close()));

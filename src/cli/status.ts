@@ -17,7 +17,7 @@ import {
 import { toJson } from "../messages.js";
 import type { Io } from "./io.js";
 import type { Options } from "./options.js";
-import { DEFAULT_LISTEN, validateListen } from "./run-config.js";
+import { validateListen } from "./run-config.js";
 
 const CONNECT_TIMEOUT_MS = 5000;
 
@@ -82,7 +82,7 @@ function client(address: string): SidecarClient {
 export async function statusCommand(options: Options, io: Io): Promise<number> {
   const address = validateListen(
     "address",
-    options.string("address", io.env.PARCA_SIDECAR_LISTEN || DEFAULT_LISTEN),
+    options.string("address", io.env.PARCA_SIDECAR_LISTEN || undefined),
   );
   const json = options.flag("json");
   const c = client(address);

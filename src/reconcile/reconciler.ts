@@ -1,4 +1,5 @@
 import { RetryTimer } from "../core/backoff.js";
+import { causeChain } from "../core/errors.js";
 import { SerialQueue } from "../core/serial-queue.js";
 import { type StoreConfig, sameStore } from "../relation/types.js";
 import type { CheckResult } from "../store/check.js";
@@ -8,7 +9,7 @@ import { LoopMachine } from "./machine.js";
 import type { ReconcilerOptions } from "./options.js";
 import { RemovalGrace } from "./removal.js";
 import { Rollout } from "./rollout.js";
-import { readStable, sameResolution } from "./sources.js";
+import { logInvalid, readStable, sameResolution } from "./sources.js";
 import type { LoopState } from "./state.js";
 
 /**
@@ -129,10 +130,8 @@ export class Reconciler {
       try {
         await work();
       } catch (err) {
-        this.options.log.error(
-          { event: "reconcile_failed", error: (err as Error).message },
-          "reconcile failed",
-        );
+        const error = this.options.secrets.scrub(causeChain(err).join(": "));
+        this.options.log.error({ event: "reconcile_failed", error }, "reconcile failed");
       }
     });
   }
@@ -145,13 +144,7 @@ export class Reconciler {
     const { decision } = resolution;
     const missing = this.options.sources.missing();
     if (decision.kind === "error") {
-      if (!sameResolution(before, resolution)) {
-        const e = decision.error;
-        this.options.log.warn(
-          { event: "relation_invalid", code: e.code, path: e.path, hint: e.hint },
-          e.message,
-        );
-      }
+      if (!sameResolution(before, resolution)) logInvalid(this.options.log, decision.error);
       this.machine.commit({ resolution, missing, work: { kind: "idle" } });
       return;
     }

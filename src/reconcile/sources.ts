@@ -1,5 +1,7 @@
 import { existsSync } from "node:fs";
+import type { Logger } from "pino";
 import type { Problem } from "../problem.js";
+import type { RelationError } from "../relation/errors.js";
 import { type Resolution, resolveSources, sourceMissing } from "../relation/sources.js";
 
 /** Where the loop reads the relation data from; a fake in the loop's fast tests. */
@@ -20,6 +22,11 @@ export function sameResolution(a: Resolution | undefined, b: Resolution | undefi
       r.sources,
     ]);
   return key(a) === key(b);
+}
+
+/** Logs relation data that cannot be used (once per change of it: the caller compares). */
+export function logInvalid(log: Logger, e: RelationError): void {
+  log.warn({ event: "relation_invalid", code: e.code, path: e.path, hint: e.hint }, e.message);
 }
 
 /** Reads every source until two consecutive reads agree: a writer may be mid-way. */

@@ -4,7 +4,7 @@ import { writeFileAtomic } from "../core/atomic.js";
 import type { StoreConfig } from "../relation/types.js";
 import type { KnownGood, KnownGoodStore } from "./known-good.js";
 
-export const STATE_FILE_NAME = "last-known-good.json";
+const STATE_FILE_NAME = "last-known-good.json";
 
 function validConfig(value: unknown): value is StoreConfig {
   const v = value as StoreConfig;

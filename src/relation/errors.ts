@@ -1,3 +1,4 @@
+import { CodedError } from "../core/errors.js";
 import type { Problem } from "../problem.js";
 
 export type RelationErrorCode =
@@ -13,17 +14,17 @@ export type RelationErrorCode =
  * token; the original error (if any) is kept as `cause` and is never printed as is, since parser
  * messages quote the input.
  */
-export class RelationError extends Error {
+export class RelationError extends CodedError<RelationErrorCode> {
   override readonly name = "RelationError";
 
   constructor(
-    readonly code: RelationErrorCode,
+    code: RelationErrorCode,
     message: string,
     readonly hint: string,
     readonly path = "",
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(code, message, options);
   }
 
   withPath(path: string): RelationError {

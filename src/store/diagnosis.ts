@@ -1,3 +1,4 @@
+import { CodedError } from "../core/errors.js";
 import { type Problem, quote } from "../problem.js";
 
 export type DiagnosisCode =
@@ -34,14 +35,14 @@ export interface Context {
 }
 
 /** Why a check stage failed; the message and hint are made from the code and context. */
-export class StoreCheckError extends Error {
+export class StoreCheckError extends CodedError<DiagnosisCode> {
   override readonly name = "StoreCheckError";
   constructor(
-    readonly code: DiagnosisCode,
+    code: DiagnosisCode,
     readonly detail?: string,
     options?: { cause?: unknown },
   ) {
-    super(`${code}${detail ? `: ${detail}` : ""}`, options);
+    super(code, `${code}${detail ? `: ${detail}` : ""}`, options);
   }
 }
 

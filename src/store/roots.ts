@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 /** Where Go's crypto/x509 looks for the system roots on Linux, in its order. */
-export const CERT_FILES = [
+const CERT_FILES = [
   "/etc/ssl/certs/ca-certificates.crt",
   "/etc/pki/tls/certs/ca-bundle.crt",
   "/etc/ssl/ca-bundle.pem",
@@ -10,7 +10,7 @@ export const CERT_FILES = [
   "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
   "/etc/ssl/cert.pem",
 ];
-export const CERT_DIRS = ["/etc/ssl/certs", "/etc/pki/tls/certs"];
+const CERT_DIRS = ["/etc/ssl/certs", "/etc/pki/tls/certs"];
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 

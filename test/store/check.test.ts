@@ -1,8 +1,9 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { type AddressInfo, createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type CheckOptions, checkStore } from "../../src/store/check.js";
+import { type CheckOptions, type CheckResult, checkStore } from "../../src/store/check.js";
 import { targetFromArgv } from "../../src/store/target.js";
 import { makePki } from "../support/certs.js";
 import {
@@ -232,6 +233,31 @@ describe("every diagnosis that can be made on one machine", () => {
     const tls = await diagnosis(flags(`127.0.0.1:${e.port}`, false), { timeoutMs: 400 });
     expect(tls.diagnosis?.code).toBe("DEADLINE_EXCEEDED");
     expect(stageNames(tls)).toEqual(["dns", "tcp", "tls"]);
+  });
+
+  it("an aborted check ends at once and closes its connection, whatever its budget", async () => {
+    const closed = new Promise<void>((resolve) => {
+      const server = createNetServer((socket) => {
+        socket.on("close", () => {
+          server.close();
+          resolve();
+        });
+        abort.abort();
+      });
+      server.listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as AddressInfo;
+        result = check(flags(`127.0.0.1:${port}`, true), {
+          timeoutMs: 600_000,
+          signal: abort.signal,
+        });
+      });
+    });
+    const abort = new AbortController();
+    let result: Promise<CheckResult> | undefined;
+    await closed;
+    const r = await (result as Promise<CheckResult>);
+    expect(r.ok).toBe(false);
+    expect(r.stages.at(-1)?.ok).toBe(false);
   });
 
   it("TLS_SERVER_IS_PLAINTEXT", async () => {

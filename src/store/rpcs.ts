@@ -1,0 +1,130 @@
+import type { ClientHttp2Session, OutgoingHttpHeaders } from "node:http2";
+import { isIP } from "node:net";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { errnoCode } from "../core/errors.js";
+import {
+  HealthCheckRequestSchema,
+  HealthCheckResponse_ServingStatus,
+  HealthCheckResponseSchema,
+} from "../gen/grpc/health/v1/health_pb.js";
+import {
+  WriteArrowRequestSchema,
+  WriteRawRequestSchema,
+} from "../gen/parca/profilestore/v1alpha1/profilestore_pb.js";
+import { StoreCheckError } from "./diagnosis.js";
+import { answersTls } from "./probe.js";
+import type { Run } from "./run.js";
+import type { Target } from "./target.js";
+import { CODE_NAMES, Code, TransportError, type UnaryResult, unaryCall } from "./unary.js";
+import { agentPredatesArrow } from "./version.js";
+
+const HEALTH_CHECK = "/grpc.health.v1.Health/Check";
+const WRITE_RAW = "/parca.profilestore.v1alpha1.ProfileStoreService/WriteRaw";
+const WRITE_ARROW = "/parca.profilestore.v1alpha1.ProfileStoreService/WriteArrow";
+const USER_AGENT = "parca-agent-sidecar-check";
+
+export function callMetadata(target: Target): OutgoingHttpHeaders {
+  const metadata: Record<string, string | string[]> = { "user-agent": USER_AGENT };
+  for (const [name, value] of target.headers) {
+    const existing = metadata[name];
+    metadata[name] = existing === undefined ? value : [...[existing].flat(), value];
+  }
+  if (target.tokens.length > 0) {
+    const auth = target.tokens.map((t) => `Bearer ${t}`);
+    metadata.authorization = auth.length === 1 ? (auth[0] as string) : auth;
+  }
+  return metadata;
+}
+
+/** A call that may be the first on the connection: a dead plaintext stream may mean TLS. */
+async function call(
+  run: Run,
+  session: ClientHttp2Session,
+  path: string,
+  request: Uint8Array,
+  metadata: OutgoingHttpHeaders,
+): Promise<UnaryResult> {
+  try {
+    return await unaryCall(session, path, request, metadata, run.remaining());
+  } catch (err) {
+    if (!(err instanceof TransportError)) throw err;
+    const { target } = run;
+    const servername = isIP(target.host) ? undefined : target.host;
+    if (target.insecure && (await answersTls(run.ip, target.port, servername, run.remaining()))) {
+      throw new StoreCheckError("TLS_REQUIRED_BY_SERVER", undefined, { cause: err });
+    }
+    const code = errnoCode(run.transportError);
+    if (!target.insecure && code.startsWith("ERR_SSL")) {
+      throw new StoreCheckError("TLS_HANDSHAKE", code, { cause: run.transportError });
+    }
+    throw new StoreCheckError("UNKNOWN", `${err.message}`, { cause: err });
+  }
+}
+
+/** The failure for a gRPC status no stage expects. */
+function unexpected(stage: string, result: UnaryResult): StoreCheckError {
+  const name = CODE_NAMES[result.code] ?? `code ${result.code}`;
+  const detail = `${stage} answered ${name}${result.message ? `: ${result.message.slice(0, 200)}` : ""}`;
+  if (result.code === Code.UNAUTHENTICATED)
+    return new StoreCheckError("UNAUTHENTICATED", result.message.slice(0, 200) || undefined);
+  if (result.code === Code.PERMISSION_DENIED)
+    return new StoreCheckError("PERMISSION_DENIED", result.message.slice(0, 200) || undefined);
+  if (result.code === Code.DEADLINE_EXCEEDED)
+    return new StoreCheckError("DEADLINE_EXCEEDED", detail);
+  return new StoreCheckError("UNKNOWN", detail);
+}
+
+export async function health(
+  run: Run,
+  session: ClientHttp2Session,
+  metadata: OutgoingHttpHeaders,
+): Promise<void> {
+  const request = toBinary(
+    HealthCheckRequestSchema,
+    create(HealthCheckRequestSchema, { service: "" }),
+  );
+  const result = await call(run, session, HEALTH_CHECK, request, metadata);
+  if (result.code === Code.UNIMPLEMENTED) {
+    run.warn("HEALTH_UNIMPLEMENTED");
+    return;
+  }
+  if (result.code !== Code.OK) throw unexpected("Health/Check", result);
+  const status = fromBinary(HealthCheckResponseSchema, result.body ?? new Uint8Array()).status;
+  if (status !== HealthCheckResponse_ServingStatus.SERVING) {
+    throw new StoreCheckError(
+      "NOT_SERVING",
+      `health status ${HealthCheckResponse_ServingStatus[status]}`,
+    );
+  }
+}
+
+export async function writeRaw(
+  run: Run,
+  session: ClientHttp2Session,
+  metadata: OutgoingHttpHeaders,
+): Promise<void> {
+  const request = toBinary(WriteRawRequestSchema, create(WriteRawRequestSchema));
+  const result = await call(run, session, WRITE_RAW, request, metadata);
+  if (result.code === Code.OK) return;
+  if (result.code === Code.UNIMPLEMENTED) throw new StoreCheckError("NOT_A_PARCA_STORE");
+  throw unexpected("WriteRaw", result);
+}
+
+export async function writeArrow(
+  run: Run,
+  session: ClientHttp2Session,
+  metadata: OutgoingHttpHeaders,
+): Promise<void> {
+  const request = toBinary(WriteArrowRequestSchema, create(WriteArrowRequestSchema));
+  const result = await call(run, session, WRITE_ARROW, request, metadata);
+  // An empty buffer is refused by a store that implements WriteArrow: that proves it does.
+  if (result.code === Code.INVALID_ARGUMENT || result.code === Code.OK) return;
+  if (result.code === Code.UNIMPLEMENTED) {
+    if (agentPredatesArrow(run.options.agentVersion)) {
+      run.warn("WRITE_ARROW_UNIMPLEMENTED");
+      return;
+    }
+    throw new StoreCheckError("STORE_TOO_OLD");
+  }
+  throw unexpected("WriteArrow", result);
+}
