@@ -1,0 +1,81 @@
+// The bench's verdict: targets (README.md, "Performance and reliability"), a table, one JSON.
+import { cpus } from "node:os";
+import type { measureChecks } from "./checks.js";
+import type { measureBurst, measureIdle, measureSoak } from "./sidecar-runs.js";
+import { type Percentiles, ratio } from "./stats.js";
+
+export interface Measured {
+  readonly quick: boolean;
+  readonly debounceMs: number;
+  readonly reaction: Percentiles;
+  readonly diy: Percentiles;
+  readonly nodeQuiet: Percentiles;
+  readonly nodeImmediate: Percentiles;
+  readonly burst: Awaited<ReturnType<typeof measureBurst>>;
+  readonly idle: Awaited<ReturnType<typeof measureIdle>>;
+  readonly soak: Awaited<ReturnType<typeof measureSoak>>;
+  readonly checks: Awaited<ReturnType<typeof measureChecks>>;
+}
+
+/** Prints the table on stdout, then the JSON line; true when every target is met. */
+export function report(m: Measured): boolean {
+  const ratioDiy = ratio(m.reaction.p50, m.diy.p50);
+  const targets = {
+    reaction_p50_le_2_5x_diy_loop: ratioDiy <= 2.5,
+    reaction_p99_le_45ms: m.reaction.p99 <= 45,
+    burst_one_restart_last_wins: m.burst.restarts === 1 && m.burst.last_content_won,
+    idle_cpu_le_60ms: m.idle.cpu_ms <= 60,
+    idle_rss_le_90mb: m.idle.rss_mb <= 90,
+    soak_rss_growth_le_10mb: m.soak.rss_growth_mb <= 10,
+    soak_no_fd_growth: m.soak.fd_growth <= 0,
+    check_tls_p50_le_10ms: m.checks.tls.p50 <= 10,
+  };
+  const result = {
+    machine: {
+      cpus: cpus().length,
+      cpu: cpus()[0]?.model ?? "",
+      node: process.version,
+      quick: m.quick,
+    },
+    reaction_ms: { ...m.reaction, debounce_ms: m.debounceMs },
+    diy_loop_ms: m.diy,
+    ratio_p50: ratioDiy,
+    node_loop_ms: { ...m.nodeQuiet, quiet_ms: m.debounceMs },
+    node_loop_no_quiet_ms: m.nodeImmediate,
+    ratio_p50_node_loop: ratio(m.reaction.p50, m.nodeQuiet.p50),
+    burst: m.burst,
+    idle: m.idle,
+    soak: m.soak,
+    check_ms: m.checks,
+    targets,
+    ok: Object.values(targets).every(Boolean),
+  };
+  const row = (name: string, value: string, target: string, ok = true) =>
+    console.log(
+      `${name.padEnd(28)} ${value.padEnd(34)} ${target.padEnd(22)} ${ok ? "ok" : "MISSED"}`,
+    );
+  const p = (x: Percentiles) => `p50 ${x.p50} p99 ${x.p99} ms`;
+  console.log(`${"measure".padEnd(28)} ${"value".padEnd(34)} ${"target".padEnd(22)}`);
+  row("reaction (check incl.)", p(m.reaction), "p99 ≤ 45 ms", targets.reaction_p99_le_45ms);
+  row("inotifywait loop (DIY)", p(m.diy), "");
+  row("ratio of p50s", `${ratioDiy}×`, "≤ 2.5×", targets.reaction_p50_le_2_5x_diy_loop);
+  row(`node loop, ${m.debounceMs} ms quiet`, p(m.nodeQuiet), "");
+  row("node loop, no quiet", p(m.nodeImmediate), "");
+  const burst = `${m.burst.restarts} restart(s), last won: ${m.burst.last_content_won}`;
+  row("burst 1,000 writes/1 s", burst, "1, last wins", targets.burst_one_restart_last_wins);
+  row(
+    `idle CPU (${m.idle.window_s} s)`,
+    `${m.idle.cpu_ms} ms`,
+    "≤ 60 ms",
+    targets.idle_cpu_le_60ms,
+  );
+  row("idle RSS", `${m.idle.rss_mb} MB`, "≤ 90 MB", targets.idle_rss_le_90mb);
+  const growth = `+${m.soak.rss_growth_mb} MB`;
+  row(`soak (${m.soak.cycles} cycles) RSS`, growth, "≤ 10 MB", targets.soak_rss_growth_le_10mb);
+  const fds = `${m.soak.fd_growth >= 0 ? "+" : ""}${m.soak.fd_growth}`;
+  row("soak open fds", fds, "0", targets.soak_no_fd_growth);
+  const checks = `p50 ${m.checks.plaintext.p50} / ${m.checks.tls.p50} ms`;
+  row("check plaintext / TLS", checks, "TLS p50 ≤ 10 ms", targets.check_tls_p50_le_10ms);
+  console.log(JSON.stringify(result));
+  return result.ok;
+}
