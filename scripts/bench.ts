@@ -9,7 +9,7 @@ import { Phase } from "../src/gen/parca/sidecar/v1/sidecar_pb.js";
 import { plaintext, writeRelation } from "../test/support/relation.js";
 import { Sidecar } from "../test/support/sidecar.js";
 import { measureChecks } from "./bench/checks.js";
-import { AGENT, ensureInotifyTools, measureLoop, startStores } from "./bench/peers.js";
+import { AGENT, ensureLoopTools, measureLoop, startStores } from "./bench/peers.js";
 import { AgentRecord } from "./bench/record.js";
 import { report } from "./bench/report.js";
 import {
@@ -50,7 +50,7 @@ async function startSidecar(dir: string, stores: readonly [string, string]): Pro
 }
 
 async function main(): Promise<number> {
-  ensureInotifyTools();
+  ensureLoopTools();
   const dir = await mkdtemp(join(tmpdir(), "parca-agent-sidecar-bench-"));
   const stores = await startStores(2);
   const pair = stores.addresses as [string, string];
@@ -69,7 +69,8 @@ async function main(): Promise<number> {
     run.record.close();
     run = undefined;
     console.error(`do-it-yourself loops: ${N.reaction} changes each…`);
-    const diy = await measureLoop({ kind: "inotify" }, dir, pair, N.reaction);
+    const diy = await measureLoop({ kind: "inotify", reader: "grep" }, dir, pair, N.reaction);
+    const diyLean = await measureLoop({ kind: "inotify", reader: "bash" }, dir, pair, N.reaction);
     const nodeQuiet = await measureLoop(
       { kind: "node", quietMs: DEBOUNCE_MS },
       dir,
@@ -79,8 +80,9 @@ async function main(): Promise<number> {
     const nodeImmediate = await measureLoop({ kind: "node", quietMs: 0 }, dir, pair, N.reaction);
     console.error("check latency…");
     const checks = await measureChecks(dir, N.checks);
-    const measured = { quick, debounceMs: DEBOUNCE_MS, reaction, diy, nodeQuiet, nodeImmediate };
-    return report({ ...measured, burst, idle, soak, checks }) ? 0 : 1;
+    const measured = { quick, debounceMs: DEBOUNCE_MS, reaction, diy, diyLean };
+    const loops = { nodeQuiet, nodeImmediate };
+    return report({ ...measured, ...loops, burst, idle, soak, checks }) ? 0 : 1;
   } finally {
     await run?.sidecar.stop();
     run?.record.close();

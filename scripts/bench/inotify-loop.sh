@@ -1,23 +1,50 @@
 #!/usr/bin/env bash
 # The do-it-yourself loop the bench compares the sidecar with, as users write it today:
 # inotifywait reports each finished write or rename in the relation file's directory; the loop
-# reads the address from the file, kills the agent and starts it again. No check, no quiet period.
-# usage: inotify-loop.sh RELATION_FILE AGENT
+# reads the store's three values from the file with grep and cut, kills the agent and starts it
+# again with them. No check, no quiet period.
+# usage: inotify-loop.sh RELATION_FILE AGENT [grep|bash]
+# `bash`: read the values with bash's own regex instead of grep and cut, with no process started
+# (leaner than what users usually write; for reference).
 set -u
 relation=$1
 agent=$2
+reader=${3:-grep}
 name=$(basename "$relation")
 pid=
 
+# The three values of the flat JSON bag into address, insecure and token.
+read_values() {
+  if [ "$reader" = bash ]; then
+    local content key
+    IFS= read -r -d '' content <"$relation"
+    for key in address insecure token; do
+      local name=remote-store-$key
+      [ "$key" = token ] && name=remote-store-bearer-token
+      printf -v "$key" '%s' ""
+      if [[ $content =~ \"$name\":\ *\"([^\"]*)\" ]]; then
+        printf -v "$key" '%s' "${BASH_REMATCH[1]}"
+      fi
+    done
+  else
+    # The way shell scripts usually read it without jq: grep and cut for each key.
+    address=$(grep -o '"remote-store-address": *"[^"]*"' "$relation" | cut -d'"' -f4)
+    insecure=$(grep -o '"remote-store-insecure": *"[^"]*"' "$relation" | cut -d'"' -f4)
+    token=$(grep -o '"remote-store-bearer-token": *"[^"]*"' "$relation" | cut -d'"' -f4)
+  fi
+}
+
 restart() {
-  local address
-  address=$(sed -n 's/.*"remote-store-address": *"\([^"]*\)".*/\1/p' "$relation")
+  local address insecure token
+  read_values
   [ -n "$address" ] || return 0
+  local args=("--remote-store-address=$address" "--remote-store-insecure=${insecure:-false}")
+  if [ -n "$token" ]; then args+=("--remote-store-bearer-token=$token"); fi
   if [ -n "$pid" ]; then
     kill "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
   fi
-  "$agent" "--remote-store-address=$address" --remote-store-insecure=true &
+  "$agent" "${args[@]}" &
   pid=$!
 }
 

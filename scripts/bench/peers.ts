@@ -35,34 +35,46 @@ function stopChild(child: ChildProcess, signal: NodeJS.Signals, group = false): 
   return exited;
 }
 
-/** inotifywait comes with Debian's inotify-tools: installed here when missing. */
-export function ensureInotifyTools(): void {
-  const has = () => {
-    try {
-      execFileSync("inotifywait", ["--help"], { stdio: "ignore" });
-      return true;
-    } catch (err) {
-      // inotifywait --help exits 1 but runs.
-      return (err as { status?: number }).status === 1;
-    }
-  };
-  if (has()) return;
-  console.error("installing inotify-tools (apt-get) for the do-it-yourself loop…");
+/** Whether a command runs (exits 0, or 1 for tools that say so to --help). */
+function runs(command: string): boolean {
+  try {
+    execFileSync(command, ["--help"], { stdio: "ignore" });
+    return true;
+  } catch (err) {
+    return (err as { status?: number }).status === 1;
+  }
+}
+
+/**
+ * The do-it-yourself loop needs inotifywait (Debian's inotify-tools): installed here when
+ * missing, with apt-get update only if the first try fails.
+ */
+export function ensureLoopTools(): void {
+  const missing = [["inotifywait", "inotify-tools"]].filter(
+    ([command]) => !runs(command as string),
+  );
+  if (missing.length === 0) return;
+  const packages = missing.map(([, pkg]) => pkg as string);
+  console.error(`installing ${packages.join(", ")} (apt-get) for the do-it-yourself loop…`);
   const apt = (...args: string[]) =>
     execFileSync("apt-get", args, {
       stdio: ["ignore", "ignore", "inherit"],
       env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
     });
   try {
-    apt("install", "-y", "-q", "inotify-tools");
+    apt("install", "-y", "-q", ...packages);
   } catch {
     apt("update", "-q");
-    apt("install", "-y", "-q", "inotify-tools");
+    apt("install", "-y", "-q", ...packages);
   }
-  if (!has()) throw new Error("inotifywait is missing: install Debian's inotify-tools");
+  for (const [command, pkg] of missing)
+    if (!runs(command as string)) throw new Error(`${command} is missing: install Debian's ${pkg}`);
 }
 
-export type LoopKind = { readonly kind: "inotify" } | { readonly kind: "node"; quietMs: number };
+export type LoopKind =
+  /** The inotifywait bash loop; `reader` as inotify-loop.sh takes it. */
+  | { readonly kind: "inotify"; readonly reader: "grep" | "bash" }
+  | { readonly kind: "node"; readonly quietMs: number };
 
 /** A restart loop without a check, measured over `count` changes alternating `a` and `b`. */
 export async function measureLoop(
@@ -71,13 +83,13 @@ export async function measureLoop(
   [a, b]: readonly [string, string],
   count: number,
 ): Promise<Percentiles> {
-  const tag = loop.kind === "inotify" ? "inotify" : `node-${loop.quietMs}`;
+  const tag = loop.kind === "inotify" ? `inotify-${loop.reader}` : `node-${loop.quietMs}`;
   const relation = join(dir, `loop-${tag}.json`);
   const record = new AgentRecord(join(dir, `loop-${tag}.record`));
   await writeRelation(relation, plaintext(a));
   const [file, args] =
     loop.kind === "inotify"
-      ? ["bash", [INOTIFY_LOOP, relation, AGENT]]
+      ? ["bash", [INOTIFY_LOOP, relation, AGENT, loop.reader]]
       : [process.execPath, [NODE_LOOP, relation, AGENT, String(loop.quietMs)]];
   const child = spawn(file, args, {
     env: { PATH: process.env.PATH, STANDIN_RECORD: record.path },

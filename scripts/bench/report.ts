@@ -8,7 +8,10 @@ export interface Measured {
   readonly quick: boolean;
   readonly debounceMs: number;
   readonly reaction: Percentiles;
+  /** The inotifywait loop reading the values with grep and cut: the peer of the target. */
   readonly diy: Percentiles;
+  /** The same loop reading them with bash alone: for reference. */
+  readonly diyLean: Percentiles;
   readonly nodeQuiet: Percentiles;
   readonly nodeImmediate: Percentiles;
   readonly burst: Awaited<ReturnType<typeof measureBurst>>;
@@ -40,6 +43,8 @@ export function report(m: Measured): boolean {
     reaction_ms: { ...m.reaction, debounce_ms: m.debounceMs },
     diy_loop_ms: m.diy,
     ratio_p50: ratioDiy,
+    diy_loop_bash_read_ms: m.diyLean,
+    ratio_p50_bash_read: ratio(m.reaction.p50, m.diyLean.p50),
     node_loop_ms: { ...m.nodeQuiet, quiet_ms: m.debounceMs },
     node_loop_no_quiet_ms: m.nodeImmediate,
     ratio_p50_node_loop: ratio(m.reaction.p50, m.nodeQuiet.p50),
@@ -58,6 +63,7 @@ export function report(m: Measured): boolean {
   console.log(`${"measure".padEnd(28)} ${"value".padEnd(34)} ${"target".padEnd(22)}`);
   row("reaction (check incl.)", p(m.reaction), "p99 ≤ 45 ms", targets.reaction_p99_le_45ms);
   row("inotifywait loop (DIY)", p(m.diy), "");
+  row("  … values read by bash", p(m.diyLean), "");
   row("ratio of p50s", `${ratioDiy}×`, "≤ 2.5×", targets.reaction_p50_le_2_5x_diy_loop);
   row(`node loop, ${m.debounceMs} ms quiet`, p(m.nodeQuiet), "");
   row("node loop, no quiet", p(m.nodeImmediate), "");

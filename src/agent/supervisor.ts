@@ -41,6 +41,9 @@ interface Child {
   readonly startedAt: Date;
   /** Set when the sidecar asked it to stop: its exit is not a crash. */
   stopping: boolean;
+  /** Settles when the leader has exited (before its output has been read to the end). */
+  readonly exited: Promise<void>;
+  /** Settles when the exit was handled: output read, exit recorded. */
   readonly done: Promise<void>;
 }
 
@@ -93,7 +96,7 @@ export class Supervisor implements Runner {
       if (launch.tokenFile) await writeTokenFile(launch.tokenFile);
       this.desired = launch;
       this.restartTimer.reset();
-      await this.stopChild();
+      await this.stopChild({ drain: false });
       await this.start(launch);
     });
   }
@@ -101,7 +104,7 @@ export class Supervisor implements Runner {
   stop(): Promise<void> {
     return this.queue.run(async () => {
       this.desired = undefined;
-      await this.stopChild();
+      await this.stopChild({ drain: true });
       this.setState("STOPPED");
     });
   }
@@ -160,6 +163,7 @@ export class Supervisor implements Runner {
       launch,
       startedAt,
       stopping: false,
+      exited: new Promise((resolve) => subprocess.once("exit", () => resolve())),
       done: subprocess.then((result) => {
         const exit: ExitInfo = {
           code: result.exitCode ?? -1,
@@ -233,14 +237,18 @@ export class Supervisor implements Runner {
     await this.pidfile.remove();
   }
 
-  private async stopChild(): Promise<void> {
+  /**
+   * Stops the agent's whole group. `drain`: also wait until its last output lines were read
+   * (at shutdown); a restart need not wait for that once every process of the group is gone.
+   */
+  private async stopChild({ drain }: { readonly drain: boolean }): Promise<void> {
     this.restartTimer.cancel();
     const child = this.child;
     if (child === undefined) return;
     child.stopping = true;
     this.setState("STOPPING");
-    const how = await stopGroup(child.pgid, this.options.stopTimeoutMs, child.done);
-    await child.done;
+    const how = await stopGroup(child.pgid, this.options.stopTimeoutMs, child.exited);
+    if (drain) await child.done;
     await this.pidfile.remove();
     this.options.log.info({ event: "agent_stopped", pid: child.pgid, how }, "agent stopped");
   }

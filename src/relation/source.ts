@@ -1,5 +1,5 @@
 import { constants } from "node:fs";
-import { open, readdir, stat } from "node:fs/promises";
+import { open, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Databag } from "./config.js";
 import { toStoreConfig } from "./config.js";
@@ -37,10 +37,15 @@ export async function readSource(path: string): Promise<SourceRead> {
 }
 
 async function readDatabag(path: string): Promise<Databag | undefined | "missing"> {
-  const info = await statOrMissing(path);
-  if (info === undefined) return "missing";
-  if (info.isDirectory()) return readKeyDirectory(path);
-  return parseDatabag(await readCapped(path));
+  const handle = await openOrMissing(path);
+  if (handle === undefined) return "missing";
+  let content: Uint8Array | "directory";
+  try {
+    content = await readOpen(path, handle);
+  } finally {
+    await handle.close();
+  }
+  return content === "directory" ? readKeyDirectory(path) : parseDatabag(content);
 }
 
 async function readKeyDirectory(dir: string): Promise<Databag | undefined> {
@@ -50,17 +55,29 @@ async function readKeyDirectory(dir: string): Promise<Databag | undefined> {
   const bag = new Map<string, string>();
   for (const key of RELATION_KEYS) {
     const file = join(dir, key);
-    if ((await statOrMissing(file)) === undefined) continue;
+    const handle = await openOrMissing(file);
+    if (handle === undefined) continue;
+    let content: Uint8Array | "directory";
+    try {
+      content = await readOpen(file, handle);
+    } finally {
+      await handle.close();
+    }
+    if (content === "directory") throw unreadable(file, "it is a directory", undefined);
     // Key files hold the value alone; validation names a bad value more precisely than a
     // decoding error would.
-    bag.set(key, Buffer.from(await readCapped(file)).toString("utf8"));
+    bag.set(key, Buffer.from(content).toString("utf8"));
   }
   return bag.size === 0 ? undefined : bag;
 }
 
-async function statOrMissing(path: string) {
+type Handle = Awaited<ReturnType<typeof open>>;
+
+/** Opens a file or directory for reading; undefined when it does not exist. */
+async function openOrMissing(path: string): Promise<Handle | undefined> {
   try {
-    return await stat(path);
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+    return await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") return undefined;
@@ -70,15 +87,22 @@ async function statOrMissing(path: string) {
 
 /** Reads a regular file, refusing more than MAX_SOURCE_BYTES even if it grows while read. */
 export async function readCapped(path: string): Promise<Uint8Array> {
-  let handle: Awaited<ReturnType<typeof open>>;
+  const handle = await openOrMissing(path);
+  if (handle === undefined) throw unreadable(path, "ENOENT", undefined);
   try {
-    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
-    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (err) {
-    throw unreadable(path, describe(err), err);
+    const content = await readOpen(path, handle);
+    if (content === "directory") throw unreadable(path, "it is a directory", undefined);
+    return content;
+  } finally {
+    await handle.close();
   }
+}
+
+/** The content of an open regular file, or "directory"; never more than MAX_SOURCE_BYTES. */
+async function readOpen(path: string, handle: Handle): Promise<Uint8Array | "directory"> {
   try {
     const info = await handle.stat();
+    if (info.isDirectory()) return "directory";
     if (!info.isFile()) {
       throw unreadable(path, "it is neither a regular file nor a directory", undefined);
     }
@@ -94,18 +118,19 @@ export async function readCapped(path: string): Promise<Uint8Array> {
         buffer.copy(grown, 0, 0, length);
         buffer = grown;
       }
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+      const wanted = buffer.length - length;
+      const { bytesRead } = await handle.read(buffer, length, wanted, length);
       if (bytesRead === 0) break;
       length += bytesRead;
       if (length > MAX_SOURCE_BYTES) throw tooLarge(path, length);
+      // A short read of a regular file whose size stat knew is its end: no extra read to see 0.
+      if (info.size > 0 && bytesRead < wanted) break;
     }
     // Only the bytes read are returned: the rest of an unsafe allocation never leaves here.
     return buffer.subarray(0, length);
   } catch (err) {
     if (err instanceof RelationError) throw err;
     throw unreadable(path, describe(err), err);
-  } finally {
-    await handle.close();
   }
 }
 
