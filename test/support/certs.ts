@@ -26,7 +26,10 @@ const bits = (b: Buffer) => der(0x03, Buffer.from([0]), b);
 const bool = (v: boolean) => der(0x01, Buffer.from([v ? 0xff : 0]));
 const utf8 = (s: string) => der(0x0c, Buffer.from(s, "utf8"));
 
-function integer(value: Buffer): Buffer {
+/** A DER INTEGER, minimally encoded: OpenSSL refuses a redundant leading zero byte. */
+function integer(raw: Buffer): Buffer {
+  let value = raw;
+  while (value.length > 1 && value[0] === 0 && !((value[1] ?? 0) & 0x80)) value = value.subarray(1);
   return der(0x02, (value[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), value]) : value);
 }
 
