@@ -3,6 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { Reconciler } from "../../src/reconcile/reconciler.js";
 import type { LoopState } from "../../src/reconcile/state.js";
+import type { StoreConfig } from "../../src/relation/types.js";
 import { capturedLogger } from "../support/logs.js";
 import {
   FakeChecker,
@@ -54,6 +55,14 @@ function loop(options: LoopOptions = {}) {
   return { sources, checker, runner, known, reconciler, state, counted, reactions };
 }
 
+/** A loop started with `config` applied. */
+async function running(config: StoreConfig, options: LoopOptions = {}) {
+  const l = loop(options);
+  l.sources.set(config);
+  await l.reconciler.start();
+  return l;
+}
+
 /** Lets queued work and promises run, without moving the clock. */
 const settle = () => vi.advanceTimersByTimeAsync(0);
 
@@ -67,9 +76,7 @@ afterEach(() => {
 
 describe("the loop", () => {
   it("checks and applies a new config; the same data again does nothing", async () => {
-    const l = loop();
-    l.sources.set(A);
-    await l.reconciler.start();
+    const l = await running(A);
     expect(l.runner.addresses()).toEqual([A.address]);
     expect(l.known.saved?.current).toEqual(A);
     expect(l.state().work.kind).toBe("idle");
@@ -158,9 +165,7 @@ describe("the loop", () => {
   });
 
   it("rolls back after three early exits, rejects the config until the data changes or a reload", async () => {
-    const l = loop();
-    l.sources.set(A);
-    await l.reconciler.start();
+    const l = await running(A);
     l.sources.set(B);
     await l.reconciler.trigger();
     expect(l.known.saved).toMatchObject({ current: B, previous: A });
@@ -185,9 +190,7 @@ describe("the loop", () => {
   });
 
   it("keeps the rollback target until the new config has run --min-uptime-ms", async () => {
-    const l = loop();
-    l.sources.set(A);
-    await l.reconciler.start();
+    const l = await running(A);
     l.sources.set(B);
     await l.reconciler.trigger();
     expect(l.state().applied?.rollbackTo).toEqual(A);
@@ -201,9 +204,7 @@ describe("the loop", () => {
   });
 
   it("waits out the remove grace; data that comes back within it stops nothing", async () => {
-    const l = loop();
-    l.sources.set(A);
-    await l.reconciler.start();
+    const l = await running(A);
     l.sources.set("removed");
     await l.reconciler.trigger();
     expect(l.state().work.kind).toBe("removing");
@@ -225,9 +226,7 @@ describe("the loop", () => {
   });
 
   it("re-checks the applied config into applied_check without restarting or touching last_check", async () => {
-    const l = loop();
-    l.sources.set(A);
-    await l.reconciler.start();
+    const l = await running(A);
     const lastCheck = l.state().lastCheck;
     l.checker.verdicts.set(A.address, "NOT_SERVING");
     await l.reconciler.recheckApplied();
@@ -237,9 +236,7 @@ describe("the loop", () => {
   });
 
   it("an invalid relation leaves the running agent alone", async () => {
-    const l = loop();
-    l.sources.set(A);
-    await l.reconciler.start();
+    const l = await running(A);
     l.sources.set("invalid");
     await l.reconciler.trigger();
     expect(l.state().resolution?.decision.kind).toBe("error");
@@ -279,9 +276,7 @@ describe("the loop", () => {
 
 describe("the check during the quiet period", () => {
   it("starts on the first event; the settled data uses its result, with no second check", async () => {
-    const l = loop();
-    l.sources.set(A);
-    await l.reconciler.start();
+    const l = await running(A);
     const eventAt = performance.now();
     l.sources.set(B);
     await l.reconciler.prefetch();
@@ -294,9 +289,7 @@ describe("the check during the quiet period", () => {
   });
 
   it("newer data aborts the early check; the aborted check is never reported", async () => {
-    const l = loop();
-    l.sources.set(A);
-    await l.reconciler.start();
+    const l = await running(A);
     l.checker.holding = true;
     const eventAt = performance.now();
     l.sources.set(B);
@@ -312,9 +305,7 @@ describe("the check during the quiet period", () => {
   });
 
   it("settled data that differs from the early read gets its own check", async () => {
-    const l = loop();
-    l.sources.set(A);
-    await l.reconciler.start();
+    const l = await running(A);
     const eventAt = performance.now();
     l.sources.set(B);
     await l.reconciler.prefetch();
@@ -326,9 +317,7 @@ describe("the check during the quiet period", () => {
   });
 
   it("keeps the no-op rule and the retry backoff", async () => {
-    const l = loop();
-    l.sources.set(A);
-    await l.reconciler.start();
+    const l = await running(A);
     await l.reconciler.prefetch();
     expect(l.checker.calls).toHaveLength(1);
     l.checker.verdicts.set(B.address, "CONNECTION_REFUSED");
@@ -340,9 +329,7 @@ describe("the check during the quiet period", () => {
   });
 
   it("a result from before the change is never reused", async () => {
-    const l = loop();
-    l.sources.set(A);
-    await l.reconciler.start();
+    const l = await running(A);
     l.sources.set(B);
     await l.reconciler.prefetch();
     vi.advanceTimersByTime(1000);
@@ -352,9 +339,7 @@ describe("the check during the quiet period", () => {
   });
 
   it("a burst of 1,000 writes: one restart with the last data, a handful of checks", async () => {
-    const l = loop();
-    l.sources.set(A);
-    await l.reconciler.start();
+    const l = await running(A);
     l.checker.holding = true;
     const eventAt = performance.now();
     await l.reconciler.prefetch();
