@@ -13,6 +13,10 @@ export type DiagnosisCode =
   | "TLS_HOSTNAME_MISMATCH"
   | "TLS_CERT_EXPIRED"
   | "TLS_HANDSHAKE"
+  | "TLS_CERT_COMMON_NAME_ONLY"
+  | "TLS_CERT_UNSUPPORTED"
+  | "TLS_NO_SHARED_PARAMETERS"
+  | "TLS_CERT_WRONG_USAGE"
   | "NOT_SERVING"
   | "UNAUTHENTICATED"
   | "PERMISSION_DENIED"
@@ -90,8 +94,24 @@ const TEMPLATES: Record<DiagnosisCode | WarningCode, Template> = {
     `set the host in ${ADDRESS} to a name the certificate covers`,
   ],
   TLS_CERT_EXPIRED: (c) => [
-    `the certificate of ${c.address} has expired`,
-    "renew the certificate of the store's ingress",
+    `the certificate of ${c.address} has expired or is not valid yet${c.detail ? ` (${c.detail})` : ""}`,
+    "renew the certificate of the store's ingress (or fix the clock of the node or the ingress)",
+  ],
+  TLS_CERT_COMMON_NAME_ONLY: (c) => [
+    `the certificate of ${c.address} names ${quote(c.host)} only in its Common Name, which the agent's Go TLS ignores`,
+    "reissue the store's certificate with the host name as a subjectAltName (DNS or IP)",
+  ],
+  TLS_CERT_UNSUPPORTED: (c) => [
+    `the certificate of ${c.address} uses what the agent's Go TLS cannot verify${c.detail ? ` (${c.detail})` : ""}`,
+    "reissue it with an RSA (2048 bits or more), ECDSA P-256/P-384/P-521 or Ed25519 key, a SHA-256 (or stronger) signature and a positive serial number",
+  ],
+  TLS_NO_SHARED_PARAMETERS: (c) => [
+    `${c.address} and the agent share no TLS 1.3 key exchange group or cipher suite${c.detail ? ` (${c.detail})` : ""}`,
+    "let the ingress offer X25519 or P-256 and TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384 or TLS_CHACHA20_POLY1305_SHA256",
+  ],
+  TLS_CERT_WRONG_USAGE: (c) => [
+    `a certificate in the chain of ${c.address} is not allowed for TLS servers (extended key usage)${c.detail ? ` (${c.detail})` : ""}`,
+    "reissue the store's certificate (and any intermediate with an extended key usage) with serverAuth",
   ],
   TLS_HANDSHAKE: (c) => [
     `the TLS handshake with ${c.address} failed${c.detail ? ` (${c.detail})` : ""}`,

@@ -64,3 +64,54 @@ export function answersPlaintextH2(ip: string, port: number, timeoutMs: number) 
     },
   );
 }
+
+const ALL_TLS13_SUITES = [
+  "TLS_AES_128_GCM_SHA256",
+  "TLS_AES_256_GCM_SHA384",
+  "TLS_CHACHA20_POLY1305_SHA256",
+  "TLS_AES_128_CCM_SHA256",
+  "TLS_AES_128_CCM_8_SHA256",
+].join(":");
+
+/** What a TLS 1.3 handshake with OpenSSL's defaults negotiated, no certificate verified. */
+export interface DefaultHandshake {
+  readonly peer: ReturnType<TLSSocket["getPeerCertificate"]>;
+  /** The key-exchange group as Node names it (X25519, prime256v1, X448, ffdhe2048…). */
+  readonly group: string | undefined;
+  readonly suite: string;
+}
+
+/** A TLS 1.3 handshake with OpenSSL's defaults at ip:port, to see what the server wants. */
+export function handshakeWithDefaults(
+  ip: string,
+  port: number,
+  servername: string | undefined,
+  timeoutMs: number,
+): Promise<DefaultHandshake | undefined> {
+  let seen: DefaultHandshake | undefined;
+  return probe(
+    timeoutMs,
+    () =>
+      tlsConnect({
+        host: ip,
+        port,
+        ...(servername ? { servername } : {}),
+        minVersion: "TLSv1.3",
+        // Every TLS 1.3 suite OpenSSL knows, CCM included (not in its defaults).
+        ciphers: ALL_TLS13_SUITES,
+        rejectUnauthorized: false,
+        ALPNProtocols: ["h2"],
+      }),
+    (socket: TLSSocket, done) =>
+      socket.on("secureConnect", () => {
+        const key = socket.getEphemeralKeyInfo() as { name?: string; type?: string } | null;
+        const group = key?.name ?? key?.type;
+        seen = {
+          peer: socket.getPeerCertificate(true),
+          group: group || undefined,
+          suite: socket.getCipher().standardName,
+        };
+        done(true);
+      }),
+  ).then(() => seen);
+}

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { createSecureContext, type SecureContext } from "node:tls";
+import { GO_CLIENT } from "./go-tls.js";
 import { pemCertificates, systemRoots } from "./roots.js";
 
 export interface TrustOptions {
@@ -26,8 +27,9 @@ function read(path: string, what: string): string {
 }
 
 /**
- * The TLS settings the agent uses: TLS 1.3 at least, the system roots as Go loads them plus
- * --ca-file, and the client certificate for mTLS. Built once a minute at most: parsing a few
+ * The TLS settings the agent uses: TLS 1.3 at least, only the groups, suites and signature
+ * algorithms Go offers, the system roots as Go loads them plus --ca-file, and the client
+ * certificate for mTLS. Built once a minute at most: parsing a few
  * hundred roots costs more than the rest of a check.
  */
 export function secureContextFor(options: TrustOptions): SecureContext {
@@ -45,6 +47,9 @@ export function secureContextFor(options: TrustOptions): SecureContext {
   if (options.caFile) ca.push(...pemCertificates(read(options.caFile, "--ca-file")));
   const context = createSecureContext({
     minVersion: "TLSv1.3",
+    ciphers: GO_CLIENT.suites,
+    ecdhCurve: GO_CLIENT.groups,
+    sigalgs: GO_CLIENT.sigalgs,
     ca,
     ...(options.clientCertFile
       ? { cert: read(options.clientCertFile, "--remote-store-client-cert") }

@@ -1,9 +1,17 @@
+import { X509Certificate } from "node:crypto";
 import type { Socket } from "node:net";
 import { isIP } from "node:net";
-import { checkServerIdentity, type TLSSocket, connect as tlsConnect } from "node:tls";
+import { type TLSSocket, connect as tlsConnect } from "node:tls";
 import { errnoCode } from "../core/errors.js";
 import { type DiagnosisCode, StoreCheckError } from "./diagnosis.js";
-import { answersPlaintextH2 } from "./probe.js";
+import {
+  goChainRefusal,
+  goHostnameRefusal,
+  goParametersRefusal,
+  peerChain,
+  unsupportedKey,
+} from "./go-tls.js";
+import { answersPlaintextH2, handshakeWithDefaults } from "./probe.js";
 import type { Run } from "./run.js";
 import { secureContextFor, TrustFileError } from "./tls-context.js";
 
@@ -26,6 +34,10 @@ const TLS_OLD_VERSION = new Set([
 ]);
 const TLS_NO_ALPN = new Set(["ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL"]);
 const PEER_CLOSED = new Set(["ECONNRESET", "EPIPE", "ERR_SSL_UNEXPECTED_EOF_WHILE_READING"]);
+/** OpenSSL's verdicts on a key or a signature too weak, which Go refuses as well. */
+const WEAK = new Set(["EE_KEY_TOO_SMALL", "CA_KEY_TOO_SMALL", "CA_MD_TOO_WEAK"]);
+/** The code our host-name check gives a certificate that names the host only in its CN. */
+const CN_ONLY = "GO_CERT_COMMON_NAME_ONLY";
 
 /**
  * The TLS stage: TLS 1.3 with ALPN h2, SNI for names only (as Go), the system roots plus
@@ -56,8 +68,14 @@ export async function handshake(run: Run, socket: Socket): Promise<TLSSocket> {
       ...(servername ? { servername } : {}),
       ALPNProtocols: ["h2"],
       rejectUnauthorized: !target.skipVerify,
-      checkServerIdentity: (_host, cert) =>
-        target.skipVerify ? undefined : checkServerIdentity(target.host, cert),
+      checkServerIdentity: (_host, cert) => {
+        if (target.skipVerify) return undefined;
+        const refusal = goHostnameRefusal(target.host, new X509Certificate(cert.raw));
+        if (refusal === undefined) return undefined;
+        const code =
+          refusal.code === "TLS_CERT_COMMON_NAME_ONLY" ? CN_ONLY : "ERR_TLS_CERT_ALTNAME_INVALID";
+        return Object.assign(new Error(refusal.detail), { code });
+      },
     }),
   );
   try {
@@ -79,6 +97,9 @@ export async function handshake(run: Run, socket: Socket): Promise<TLSSocket> {
       tlsSocket.alpnProtocol ? `ALPN ${tlsSocket.alpnProtocol}` : "no ALPN",
     );
   }
+  // What OpenSSL accepted, Go may not: refused here, before any request (and token) is sent.
+  const refusal = goChainRefusal(peerChain(tlsSocket.getPeerCertificate(true)), !target.skipVerify);
+  if (refusal) throw new StoreCheckError(refusal.code, refusal.detail);
   return tlsSocket;
 }
 
@@ -89,7 +110,11 @@ async function classifyTlsError(run: Run, err: unknown): Promise<StoreCheckError
   if (UNKNOWN_CA.has(code)) return of("TLS_UNKNOWN_CA");
   if (code === "ERR_TLS_CERT_ALTNAME_INVALID")
     return of("TLS_HOSTNAME_MISMATCH", (err as Error).message);
-  if (code === "CERT_HAS_EXPIRED") return of("TLS_CERT_EXPIRED");
+  if (code === CN_ONLY) return of("TLS_CERT_COMMON_NAME_ONLY", (err as Error).message);
+  if (code === "CERT_HAS_EXPIRED") return of("TLS_CERT_EXPIRED", "expired");
+  if (code === "CERT_NOT_YET_VALID") return of("TLS_CERT_EXPIRED", "not valid yet");
+  if (code === "INVALID_PURPOSE") return of("TLS_CERT_WRONG_USAGE");
+  if (WEAK.has(code)) return of("TLS_CERT_UNSUPPORTED");
   if (TLS_GOT_PLAINTEXT.has(code)) return of("TLS_SERVER_IS_PLAINTEXT");
   if (TLS_OLD_VERSION.has(code)) return of("TLS_VERSION");
   if (TLS_NO_ALPN.has(code)) return of("TLS_NO_H2");
@@ -99,5 +124,23 @@ async function classifyTlsError(run: Run, err: unknown): Promise<StoreCheckError
   ) {
     return of("TLS_SERVER_IS_PLAINTEXT");
   }
+  if (code.startsWith("ERR_SSL")) {
+    const named = await whyNoHandshake(run);
+    if (named) return new StoreCheckError(named.code, named.detail, { cause: err });
+  }
   return of("TLS_HANDSHAKE", code || (err as Error).message);
+}
+
+/**
+ * After a handshake limited to what Go offers failed: what would the server have used with
+ * OpenSSL's defaults? A key Go cannot use, or a group or suite Go does not offer, names it.
+ */
+async function whyNoHandshake(run: Run) {
+  const servername = isIP(run.target.host) ? undefined : run.target.host;
+  const seen = await handshakeWithDefaults(run.ip, run.target.port, servername, run.remaining());
+  if (seen === undefined) return undefined;
+  const leaf = peerChain(seen.peer)[0];
+  const key = leaf ? unsupportedKey(leaf) : undefined;
+  if (key) return { code: "TLS_CERT_UNSUPPORTED" as const, detail: `the certificate has ${key}` };
+  return goParametersRefusal(seen.group, seen.suite);
 }

@@ -1,0 +1,336 @@
+// The check against the agent's own TLS stack: for each TLS set-up of the corpus, the verdict
+// of `checkStore` (Node, OpenSSL) must equal the Go judge's (crypto/tls, crypto/x509, as
+// grpc-go dials for the agent), and where both refuse, the check names the cause.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { TlsOptions } from "node:tls";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { checkStore } from "../../src/store/check.js";
+import { targetFromArgv } from "../../src/store/target.js";
+import { type Issued, type IssueOptions, issue } from "../support/certs.js";
+import { judge, judgeBinary } from "../support/judge.js";
+import { TestStore } from "../support/store.js";
+import { tlsFront } from "../support/tls-front.js";
+
+const DAY = 86_400_000;
+const names = ["localhost", "127.0.0.1"];
+
+interface Case {
+  readonly name: string;
+  /** The server's certificate chain, leaf first, and what the front is told beyond it. */
+  readonly chain: () => { certs: Issued[]; trusted: Issued; extra?: TlsOptions };
+  /** The host the agent dials: localhost or 127.0.0.1. */
+  readonly host?: string;
+  readonly skipVerify?: boolean;
+  /** Client certificate sent (issued by the trusted CA). */
+  readonly clientCert?: boolean;
+  /** The check's diagnosis when both refuse. */
+  readonly diagnosis?: string;
+}
+
+let root: Issued;
+const leafOf = (options: Partial<IssueOptions> = {}, issuer?: Issued) =>
+  issue({ cn: "localhost", names, issuer: issuer ?? root, ...options });
+const plain = (leaf: Issued, extra?: TlsOptions) => ({
+  certs: [leaf],
+  trusted: root,
+  ...(extra ? { extra } : {}),
+});
+
+// Not in the corpus: an RSA key under 1024 bits and a SHA-1 signature. Node's TLS server
+// cannot serve them (OpenSSL's security level refuses to load them), so no front can be made;
+// the check refuses both (OpenSSL: EE_KEY_TOO_SMALL, CA_MD_TOO_WEAK → TLS_CERT_UNSUPPORTED), as
+// Go ≥ 1.24 and ≥ 1.18 do, and goChainRefusal names a SHA-1 signature on its own.
+const corpus: Case[] = [
+  // Names
+  { name: "SAN names the host", chain: () => plain(leafOf()) },
+  {
+    name: "host only in the Common Name",
+    chain: () => plain(leafOf({ names: [] })),
+    diagnosis: "TLS_CERT_COMMON_NAME_ONLY",
+  },
+  {
+    name: "SAN for another name, CN names the host",
+    chain: () => plain(leafOf({ names: ["parca.example.com"] })),
+    diagnosis: "TLS_HOSTNAME_MISMATCH",
+  },
+  { name: "SAN in upper case", chain: () => plain(leafOf({ dnsNames: ["LOCALHOST"] })) },
+  {
+    name: "wildcard SAN does not cover a one-label host",
+    chain: () => plain(leafOf({ dnsNames: ["*.localhost"] })),
+    diagnosis: "TLS_HOSTNAME_MISMATCH",
+  },
+  {
+    name: "partial wildcard SAN",
+    chain: () => plain(leafOf({ dnsNames: ["local*"] })),
+    diagnosis: "TLS_HOSTNAME_MISMATCH",
+  },
+  { name: "IP host, IP SAN", host: "127.0.0.1", chain: () => plain(leafOf()) },
+  {
+    name: "IP host, IP written as a DNS SAN",
+    host: "127.0.0.1",
+    chain: () => plain(leafOf({ dnsNames: ["127.0.0.1"] })),
+    diagnosis: "TLS_HOSTNAME_MISMATCH",
+  },
+  {
+    name: "IP host, IP only in the Common Name",
+    host: "127.0.0.1",
+    chain: () => plain(leafOf({ cn: "127.0.0.1", names: [] })),
+  },
+  // Keys and curves
+  { name: "ECDSA P-384 key", chain: () => plain(leafOf({ keyType: "ec-p384" })) },
+  { name: "ECDSA P-521 key", chain: () => plain(leafOf({ keyType: "ec-p521" })) },
+  { name: "RSA 2048 key", chain: () => plain(leafOf({ keyType: "rsa-2048" })) },
+  { name: "RSA 1024 key", chain: () => plain(leafOf({ keyType: "rsa-1024" })) },
+
+  {
+    name: "RSA-PSS key",
+    chain: () => plain(leafOf({ keyType: "rsa-pss" })),
+    diagnosis: "TLS_CERT_UNSUPPORTED",
+  },
+  { name: "brainpool P-256 key", chain: () => plain(leafOf({ keyType: "ec-brainpool" })) },
+  // Signatures
+
+  {
+    name: "leaf signed by an RSA CA",
+    chain: () => {
+      const ca = issue({ cn: "rsa ca", ca: true, keyType: "rsa-2048" });
+      return { certs: [leafOf({}, ca)], trusted: ca };
+    },
+  },
+  {
+    name: "leaf signed by an Ed25519 CA",
+    chain: () => {
+      const ca = issue({ cn: "ed25519 ca", ca: true, keyType: "ed25519" });
+      return { certs: [leafOf({}, ca)], trusted: ca };
+    },
+  },
+  {
+    name: "negative serial number",
+    chain: () => plain(leafOf({ negativeSerial: true })),
+    diagnosis: "TLS_CERT_UNSUPPORTED",
+  },
+  // Usages and extensions
+  {
+    name: "extended key usage clientAuth only",
+    chain: () => plain(leafOf({ extKeyUsage: ["clientAuth"] })),
+    diagnosis: "TLS_CERT_WRONG_USAGE",
+  },
+  { name: "no extended key usage", chain: () => plain(leafOf({ extKeyUsage: [] })) },
+  {
+    name: "unknown critical extension",
+    chain: () => plain(leafOf({ unknownCritical: true })),
+  },
+  // Chains
+  {
+    name: "intermediate sent",
+    chain: () => {
+      const mid = issue({ cn: "intermediate", ca: true, issuer: root });
+      return { certs: [leafOf({}, mid), mid], trusted: root };
+    },
+  },
+  {
+    name: "intermediate not sent",
+    chain: () => {
+      const mid = issue({ cn: "intermediate", ca: true, issuer: root });
+      return { certs: [leafOf({}, mid)], trusted: root };
+    },
+    diagnosis: "TLS_UNKNOWN_CA",
+  },
+  {
+    name: "path length exceeded",
+    chain: () => {
+      const top = issue({ cn: "pathlen 0 root", ca: true, pathLen: 0 });
+      const mid = issue({ cn: "intermediate", ca: true, issuer: top });
+      return { certs: [leafOf({}, mid), mid], trusted: top };
+    },
+  },
+  {
+    name: "name constraints permit the host",
+    chain: () => {
+      const top = issue({ cn: "constrained root", ca: true, permittedDns: ["localhost"] });
+      return { certs: [leafOf({ names: ["localhost"] }, top)], trusted: top };
+    },
+  },
+  {
+    name: "name constraints exclude the host",
+    chain: () => {
+      const top = issue({ cn: "constrained root", ca: true, permittedDns: ["example.com"] });
+      return { certs: [leafOf({ names: ["localhost"] }, top)], trusted: top };
+    },
+  },
+  {
+    name: "intermediate limited to clientAuth",
+    chain: () => {
+      const mid = issue({
+        cn: "client-only intermediate",
+        ca: true,
+        issuer: root,
+        extKeyUsage: ["clientAuth"],
+      });
+      return { certs: [leafOf({}, mid), mid], trusted: root };
+    },
+    diagnosis: "TLS_CERT_WRONG_USAGE",
+  },
+  // Validity
+  {
+    name: "expired",
+    chain: () =>
+      plain(
+        leafOf({
+          notBefore: new Date(Date.now() - 20 * DAY),
+          notAfter: new Date(Date.now() - DAY),
+        }),
+      ),
+    diagnosis: "TLS_CERT_EXPIRED",
+  },
+  {
+    name: "not yet valid",
+    chain: () =>
+      plain(
+        leafOf({
+          notBefore: new Date(Date.now() + DAY),
+          notAfter: new Date(Date.now() + 20 * DAY),
+        }),
+      ),
+  },
+  {
+    name: "self-signed, not trusted",
+    chain: () => ({ certs: [issue({ cn: "localhost", names })], trusted: root }),
+    diagnosis: "TLS_UNKNOWN_CA",
+  },
+  // Key exchange, suites, versions
+  { name: "only X25519", chain: () => plain(leafOf(), { ecdhCurve: "X25519" }) },
+  { name: "only P-384", chain: () => plain(leafOf(), { ecdhCurve: "P-384" }) },
+  {
+    name: "only X448",
+    chain: () => plain(leafOf(), { ecdhCurve: "X448" }),
+    diagnosis: "TLS_NO_SHARED_PARAMETERS",
+  },
+  {
+    name: "only FFDHE groups",
+    chain: () => plain(leafOf(), { ecdhCurve: "ffdhe2048" }),
+    diagnosis: "TLS_NO_SHARED_PARAMETERS",
+  },
+  {
+    name: "only TLS_AES_128_CCM_SHA256",
+    chain: () => plain(leafOf(), { ciphers: "TLS_AES_128_CCM_SHA256" }),
+    diagnosis: "TLS_NO_SHARED_PARAMETERS",
+  },
+  {
+    name: "only TLS_CHACHA20_POLY1305_SHA256",
+    chain: () => plain(leafOf(), { ciphers: "TLS_CHACHA20_POLY1305_SHA256" }),
+  },
+  {
+    name: "TLS 1.2 only",
+    chain: () => plain(leafOf(), { maxVersion: "TLSv1.2" }),
+    diagnosis: "TLS_VERSION",
+  },
+  // Client certificates and skip-verify
+  {
+    name: "client certificate required and sent",
+    chain: () => plain(leafOf(), { requestCert: true, rejectUnauthorized: true, ca: root.certPem }),
+    clientCert: true,
+  },
+  {
+    name: "client certificate required, none sent",
+    chain: () => plain(leafOf(), { requestCert: true, rejectUnauthorized: true, ca: root.certPem }),
+    diagnosis: "TLS_HANDSHAKE",
+  },
+  {
+    name: "skip-verify, untrusted self-signed",
+    chain: () => ({ certs: [issue({ cn: "localhost", names })], trusted: root }),
+    skipVerify: true,
+  },
+  {
+    name: "skip-verify, Ed448 key",
+    chain: () => plain(leafOf({ keyType: "ed448" })),
+    skipVerify: true,
+    diagnosis: "TLS_CERT_UNSUPPORTED",
+  },
+  {
+    name: "skip-verify, negative serial",
+    chain: () => plain(leafOf({ negativeSerial: true })),
+    skipVerify: true,
+    diagnosis: "TLS_CERT_UNSUPPORTED",
+  },
+];
+
+let dir = "";
+let store: TestStore;
+let noRoots: NodeJS.ProcessEnv = {};
+const rows: string[] = [];
+
+beforeAll(async () => {
+  judgeBinary();
+  dir = await mkdtemp(join(tmpdir(), "pas-differential-"));
+  root = issue({ cn: "differential root", ca: true });
+  store = await TestStore.start();
+  await writeFile(join(dir, "empty.pem"), "");
+  noRoots = { SSL_CERT_FILE: join(dir, "empty.pem"), SSL_CERT_DIR: join(dir, "no-such-dir") };
+}, 120_000);
+
+afterAll(async () => {
+  await store?.stop();
+  await rm(dir, { recursive: true, force: true });
+  if (rows.length > 0) console.log(`differential corpus:\n${rows.join("\n")}`);
+});
+
+describe("the check agrees with Go's TLS stack", () => {
+  it("has at least 30 cases", () => {
+    expect(corpus.length).toBeGreaterThanOrEqual(30);
+  });
+
+  for (const [index, c] of corpus.entries()) {
+    it(c.name, async () => {
+      const made = c.chain();
+      const caseDir = join(dir, String(index));
+      await import("node:fs/promises").then((fs) => fs.mkdir(caseDir));
+      const caFile = join(caseDir, "ca.pem");
+      await writeFile(caFile, made.trusted.certPem);
+      const leaf = made.certs[0] as Issued;
+      const front = await tlsFront(
+        { cert: made.certs.map((x) => x.certPem).join(""), key: leaf.keyPem, ...made.extra },
+        Number(store.address.split(":")[1]),
+      );
+      try {
+        const address = `${c.host ?? "localhost"}:${front.port}`;
+        const argv = [`--remote-store-address=${address}`, "--remote-store-insecure=false"];
+        let client: { certFile: string; keyFile: string } | undefined;
+        if (c.clientCert) {
+          const cert = issue({ cn: "agent", issuer: root });
+          client = { certFile: join(caseDir, "client.pem"), keyFile: join(caseDir, "client.key") };
+          await writeFile(client.certFile, cert.certPem);
+          await writeFile(client.keyFile, cert.keyPem);
+          argv.unshift(
+            `--remote-store-client-cert=${client.certFile}`,
+            `--remote-store-client-key=${client.keyFile}`,
+          );
+        }
+        if (c.skipVerify) argv.unshift("--remote-store-insecure-skip-verify");
+        const target = await targetFromArgv(argv, {});
+        const result = await checkStore(target, { timeoutMs: 5000, caFile, env: noRoots });
+        const verdict = await judge({
+          address,
+          caFile,
+          ...(client ?? {}),
+          ...(c.skipVerify ? { skipVerify: true } : {}),
+          env: noRoots,
+        });
+        const code = result.diagnosis?.code ?? "";
+        rows.push(
+          `| ${c.name} | ${verdict.connect ? "connects" : `refuses (${verdict.stage}: ${verdict.error})`} | ${result.ok ? "passes" : "fails"} | ${code} |`,
+        );
+        expect({ check: result.ok, go: verdict.connect, why: verdict.error }).toEqual({
+          check: verdict.connect,
+          go: verdict.connect,
+          why: verdict.error,
+        });
+        if (!result.ok && c.diagnosis) expect(code).toBe(c.diagnosis);
+      } finally {
+        await front.close();
+      }
+    });
+  }
+});

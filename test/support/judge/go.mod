@@ -1,0 +1,3 @@
+module parca-agent-sidecar/judge
+
+go 1.25
