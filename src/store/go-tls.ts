@@ -150,8 +150,17 @@ export function goHostnameRefusal(host: string, cert: X509Certificate): GoRefusa
   return { code: "TLS_HOSTNAME_MISMATCH", detail: `valid for ${dns.join(", ") || ips.join(", ")}` };
 }
 
+/** A name Go accepts as a pattern: no bare "*", no empty label, "*" only as the first label. */
+function validPattern(pattern: string): boolean {
+  if (pattern === "" || pattern === "*") return false;
+  return pattern
+    .split(".")
+    .every((label, i) => (i === 0 && label === "*") || /^[a-z0-9_:-]+$/.test(label));
+}
+
 function matches(pattern: string, host: string): boolean {
-  const p = pattern.replace(/\.$/, "").split(".");
+  if (!validPattern(pattern)) return false;
+  const p = pattern.split(".");
   const h = host.split(".");
   if (p.length !== h.length) return false;
   return p.every((label, i) => (i === 0 && label === "*" ? h[0] !== "" : label === h[i]));
