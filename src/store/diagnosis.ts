@@ -24,6 +24,10 @@ export type DiagnosisCode =
   | "STORE_TOO_OLD"
   | "DEADLINE_EXCEEDED"
   | "NOT_CONFIGURED"
+  | "PROXY_UPSTREAM_UNAVAILABLE"
+  | "PROXY_NO_ROUTE"
+  | "RATE_LIMITED"
+  | "NOT_GRPC"
   | "UNKNOWN";
 
 export type WarningCode = "HEALTH_UNIMPLEMENTED" | "WRITE_ARROW_UNIMPLEMENTED";
@@ -144,6 +148,22 @@ const TEMPLATES: Record<DiagnosisCode | WarningCode, Template> = {
   NOT_CONFIGURED: () => [
     "no store is configured",
     `write ${ADDRESS} (and ${INSECURE}) to the relation data`,
+  ],
+  PROXY_UPSTREAM_UNAVAILABLE: (c) => [
+    `an ingress or proxy at ${c.address} answered${c.detail ? ` ${c.detail}` : " 502/503/504"}: the store behind it is down or not reachable from it`,
+    "check the store's pods and the Service or upstream the ingress points at (nginx grpc_pass, Caddy reverse_proxy)",
+  ],
+  PROXY_NO_ROUTE: (c) => [
+    `${c.address} answered${c.detail ? ` ${c.detail}` : " HTTP 404"} without a gRPC status: nothing is routed there for the store's gRPC paths`,
+    `route /grpc.health.v1.Health/ and /parca.profilestore.v1alpha1.ProfileStoreService/ (or /) to the store in the ingress, or fix the host in ${ADDRESS}`,
+  ],
+  RATE_LIMITED: (c) => [
+    `${c.address} answered${c.detail ? ` ${c.detail}` : " HTTP 429"}: an ingress or proxy limits the request rate`,
+    "raise the ingress's rate limit for the agents, or wait; the check is retried with backoff",
+  ],
+  NOT_GRPC: (c) => [
+    `${c.address} does not answer gRPC${c.detail ? ` (${c.detail})` : ""}`,
+    `point ${ADDRESS} at the store's gRPC port or its gRPC ingress, not a web page or an HTTP/1.1 server`,
   ],
   UNKNOWN: (c) => [
     `the check of ${c.address} failed${c.stage ? ` during ${c.stage}` : ""}${c.detail ? `: ${c.detail}` : ""}`,

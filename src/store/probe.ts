@@ -115,3 +115,19 @@ export function handshakeWithDefaults(
       }),
   ).then(() => seen);
 }
+
+/** Whether an HTTP/1.x server answers the HTTP/2 preface at ip:port (with 400, typically). */
+export function answersHttp1(ip: string, port: number, timeoutMs: number) {
+  return probe(
+    timeoutMs,
+    () => netConnect({ host: ip, port }),
+    (socket, done) => {
+      let seen = "";
+      socket.on("connect", () => socket.write(H2_PREFACE));
+      socket.on("data", (chunk: Buffer) => {
+        seen += chunk.toString("latin1");
+        if (seen.length >= 7) done(seen.startsWith("HTTP/1."));
+      });
+    },
+  );
+}

@@ -12,7 +12,7 @@ import {
   WriteRawRequestSchema,
 } from "../gen/parca/profilestore/v1alpha1/profilestore_pb.js";
 import { StoreCheckError } from "./diagnosis.js";
-import { answersTls } from "./probe.js";
+import { answersHttp1, answersTls } from "./probe.js";
 import type { Run } from "./run.js";
 import type { Target } from "./target.js";
 import { CODE_NAMES, Code, TransportError, type UnaryResult, unaryCall } from "./unary.js";
@@ -44,11 +44,15 @@ async function call(
   request: Uint8Array,
   metadata: OutgoingHttpHeaders,
 ): Promise<UnaryResult> {
+  let result: UnaryResult;
   try {
-    return await unaryCall(session, path, request, metadata, run.remaining());
+    result = await unaryCall(session, path, request, metadata, run.remaining());
   } catch (err) {
     if (!(err instanceof TransportError)) throw err;
     const { target } = run;
+    if (target.insecure && (await answersHttp1(run.ip, target.port, run.remaining()))) {
+      throw new StoreCheckError("NOT_GRPC", "a plaintext HTTP/1.1 server", { cause: err });
+    }
     const servername = isIP(target.host) ? undefined : target.host;
     if (target.insecure && (await answersTls(run.ip, target.port, servername, run.remaining()))) {
       throw new StoreCheckError("TLS_REQUIRED_BY_SERVER", undefined, { cause: err });
@@ -59,6 +63,20 @@ async function call(
     }
     throw new StoreCheckError("UNKNOWN", `${err.message}`, { cause: err });
   }
+  if (result.http) throw notGrpc(result.http);
+  return result;
+}
+
+/** An answer without a gRPC status: what the intermediary (or a web server) said. */
+function notGrpc(http: { readonly status: number; readonly contentType: string }): StoreCheckError {
+  const detail = `HTTP ${http.status}${http.contentType ? ` (${http.contentType})` : ""}`;
+  if (http.status === 502 || http.status === 503 || http.status === 504)
+    return new StoreCheckError("PROXY_UPSTREAM_UNAVAILABLE", detail);
+  if (http.status === 404) return new StoreCheckError("PROXY_NO_ROUTE", detail);
+  if (http.status === 429) return new StoreCheckError("RATE_LIMITED", detail);
+  if (http.status === 401) return new StoreCheckError("UNAUTHENTICATED", detail);
+  if (http.status === 403) return new StoreCheckError("PERMISSION_DENIED", detail);
+  return new StoreCheckError("NOT_GRPC", detail);
 }
 
 /** The failure for a gRPC status no stage expects. */

@@ -38,6 +38,11 @@ export interface UnaryResult {
   readonly message: string;
   /** The response message bytes (unframed), when the call returned one. */
   readonly body?: Uint8Array;
+  /**
+   * Set when the answer was not gRPC at all (no grpc-status): an intermediary's HTTP status
+   * and content type. `code` is then gRPC's mapping of the HTTP status.
+   */
+  readonly http?: { readonly status: number; readonly contentType: string };
 }
 
 /** The transport failed before the server gave a gRPC status (reset, refused stream, GOAWAY). */
@@ -117,15 +122,15 @@ export function unaryCall(
           ),
           ...(body.length >= 5 ? { body: body.subarray(5, 5 + body.readUInt32BE(1)) } : {}),
         });
-      } else if (status !== 0 && status !== 200) {
-        resolve({ code: httpStatusToCode(status), message: `HTTP status ${status}` });
       } else if (
-        status === 200 &&
-        !String(headers["content-type"] ?? "").startsWith("application/grpc")
+        status !== 0 &&
+        (status !== 200 || !String(headers["content-type"] ?? "").startsWith("application/grpc"))
       ) {
+        const contentType = String(headers["content-type"] ?? "");
         resolve({
-          code: Code.UNKNOWN,
-          message: `not a gRPC response (content-type ${headers["content-type"] ?? "none"})`,
+          code: status === 200 ? Code.UNKNOWN : httpStatusToCode(status),
+          message: `HTTP status ${status}${contentType ? ` (${contentType})` : ""}`,
+          http: { status, contentType },
         });
       } else {
         const rst = stream.rstCode;
