@@ -55,7 +55,8 @@ export function prettyLine(json: string): string {
 /** Fields whose values are constants from the code: never secret, and kept intact for parsers. */
 const STRUCTURAL = new Set(["event", "component"]);
 
-function scrubValues(value: unknown, secrets: Secrets): unknown {
+/** A JSON value with secrets scrubbed from its strings, never from its structure. */
+export function scrubValues(value: unknown, secrets: Secrets): unknown {
   if (typeof value === "string") return secrets.scrub(value);
   if (Array.isArray(value)) return value.map((v) => scrubValues(v, secrets));
   if (value !== null && typeof value === "object") {

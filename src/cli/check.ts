@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { CheckResultSchema } from "../gen/parca/sidecar/v1/sidecar_pb.js";
-import { Secrets } from "../log.js";
+import { Secrets, scrubValues } from "../log.js";
 import { checkResultMessage, toJson } from "../messages.js";
 import { storeChecker } from "../reconcile/checker.js";
 import { resolveSources } from "../relation/sources.js";
@@ -36,8 +36,12 @@ export async function checkCommand(
   if (timeoutMs === 0) throw new UsageError("--timeout-ms must be more than 0");
   const agentVersion = options.optionalString("agent-version");
   const secrets = new Secrets();
-  const print = (result: CheckResult) =>
-    out(secrets.scrub(toJson(CheckResultSchema, checkResultMessage(result))));
+  // The result's messages were scrubbed where they were made; this scrubs its string values
+  // once more, never the JSON around them.
+  const print = (result: CheckResult) => {
+    const json = JSON.parse(toJson(CheckResultSchema, checkResultMessage(result)));
+    out(JSON.stringify(scrubValues(json, secrets)));
+  };
 
   const { decision } = await resolveSources(options.strings("relation"), { reportMissing: true });
   if (decision.kind === "error") {

@@ -1,4 +1,5 @@
 import { type Problem, problem } from "../problem.js";
+import { STRONG_TOKEN_LENGTH } from "../redact.js";
 import type { RelationError } from "./errors.js";
 import { readSource, type SourceRead } from "./source.js";
 import { type StoreConfig, sameStore } from "./types.js";
@@ -29,6 +30,9 @@ export interface ResolveOptions {
   readonly reportMissing?: boolean;
 }
 
+const weakToken = (token: string | undefined) =>
+  token !== undefined && token.length < STRONG_TOKEN_LENGTH;
+
 /** A `--relation` path that does not exist: a warning, so a mistyped path is not a silent wait. */
 export function sourceMissing(path: string): Problem {
   return problem(
@@ -54,6 +58,16 @@ export function decide(reads: readonly SourceRead[], options: ResolveOptions = {
   for (const read of reads) {
     const warnings: Problem[] = [];
     if (read.kind === "missing" && options.reportMissing) warnings.push(sourceMissing(read.path));
+    if (read.kind === "configured" && weakToken(read.config.token)) {
+      warnings.push(
+        problem(
+          "WEAK_TOKEN",
+          `the bearer token in ${read.path} has fewer than ${STRONG_TOKEN_LENGTH} characters; it is redacted only where it stands as a value`,
+          "use a longer, random token at the store and in the relation data",
+          read.path,
+        ),
+      );
+    }
     if (read.kind === "configured" && decision?.kind === "configured") {
       if (!sameStore(read.config, decision.config)) {
         warnings.push(

@@ -20,6 +20,42 @@ async function relation(bag: Record<string, string>): Promise<string> {
 
 const NO_ROOTS = { SSL_CERT_FILE: "/nonexistent", SSL_CERT_DIR: "/nonexistent" };
 
+describe("a token of any length never garbles output", () => {
+  it("check and render with a one-character token: valid JSON, words intact, the token only redacted as a value", async () => {
+    const store = await TestStore.start({ token: "e" });
+    stores.push(store);
+    const path = await relation({
+      "remote-store-address": store.address,
+      "remote-store-insecure": "true",
+      "remote-store-bearer-token": "e",
+    });
+    const passed = await spawnCli(["check", "--relation", path]);
+    expect(passed.code).toBe(0);
+    expect(JSON.parse(passed.stdout)).toMatchObject({ ok: true, insecure: true, warnings: [] });
+    expect(passed.stdout).not.toContain("<redacted>");
+
+    const wrong = await relation({
+      "remote-store-address": store.address,
+      "remote-store-insecure": "true",
+      "remote-store-bearer-token": "x",
+    });
+    const failed = await spawnCli(["check", "--relation", wrong]);
+    expect(failed.code).toBe(1);
+    const result = JSON.parse(failed.stdout);
+    expect(result.ok).toBe(false);
+    expect(result.diagnosis.code).toBe("UNAUTHENTICATED");
+    expect(result.diagnosis.message).toContain("answered UNAUTHENTICATED");
+    expect(result.diagnosis.hint).toContain("remote-store-bearer-token");
+
+    const render = await runCli(["render", "--relation", path, "--", "--node=e"]);
+    const rendered = JSON.parse(render.stdout);
+    expect(rendered.configured).toBe(true);
+    expect(rendered.argv).toContain("--remote-store-bearer-token=<redacted>");
+    expect(rendered.argv).toContain("--remote-store-insecure=true");
+    expect(rendered.warnings.map((w: { code: string }) => w.code)).toEqual(["WEAK_TOKEN"]);
+  });
+});
+
 describe("parca-agent-sidecar check", () => {
   it("prints a passing CheckResult and exits 0 (built binary, plaintext + token)", async () => {
     const store = await TestStore.start({ token: "cli-secret-token" });

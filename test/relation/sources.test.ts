@@ -35,8 +35,20 @@ describe("several relation sources", () => {
       t: '{"remote-store-address":"a.example.com:443","remote-store-bearer-token":"x"}',
     });
     const r = await resolveSources([at("a"), at("t")]);
-    expect(r.warnings.map((w) => w.code)).toEqual(["CONFLICT"]);
+    // A one-character token is also weak: redacted only where it stands as a value.
+    expect(r.warnings.map((w) => w.code)).toEqual(["WEAK_TOKEN", "CONFLICT"]);
     expect(JSON.stringify(r.warnings)).not.toContain('"x"');
+  });
+
+  it("a token shorter than 8 characters gets WEAK_TOKEN; 8 or more does not", async () => {
+    const at = await files({
+      weak: '{"remote-store-address":"a.example.com:443","remote-store-bearer-token":"s3cr3t"}',
+      strong: '{"remote-store-address":"a.example.com:443","remote-store-bearer-token":"s3cr3t-1"}',
+    });
+    const weak = await resolveSources([at("weak")]);
+    expect(weak.warnings.map((w) => [w.code, w.path])).toEqual([["WEAK_TOKEN", at("weak")]]);
+    expect(JSON.stringify(weak.warnings)).not.toContain("s3cr3t");
+    expect((await resolveSources([at("strong")])).warnings).toEqual([]);
   });
 
   it("unconfigured and missing sources are passed over", async () => {
