@@ -159,6 +159,35 @@ describe("run, end to end", () => {
     expect(starts(e).map((start) => addressOf(start.argv))).toEqual([a.address, c.address]);
   });
 
+  it("checks during the quiet period; newer data aborts that check, which is never reported", async () => {
+    const e = await env();
+    const [a, b, c] = [await store(), await store(), await store()];
+    await writeRelation(e.relation, plaintext(a.address));
+    const sc = await sidecar(e, ["--debounce-ms", "3000"]);
+    await sc.waitStatus("a applied", (s) => s.applied?.address === a.address);
+    await waitFor("a's start recorded", () => starts(e).length === 1);
+    const release = b.holdHealth();
+    await writeRelation(e.relation, plaintext(b.address));
+    // b's check reaches its store while the quiet period still runs: status has not moved on.
+    await waitFor("b's check at the store", () =>
+      b.calls.some((call) => call.path === "Health/Check"),
+    );
+    expect((await sc.status()).desired?.address).toBe(a.address);
+    await writeRelation(e.relation, plaintext(c.address));
+    await waitFor("c's check at the store", () =>
+      c.calls.some((call) => call.path === "Health/Check"),
+    );
+    release();
+    await sc.waitStatus(
+      "c applied",
+      (s) => s.phase === Phase.RUNNING && s.applied?.address === c.address,
+    );
+    await waitFor("c's agent start recorded", () => starts(e).length >= 2);
+    expect(starts(e).map((start) => addressOf(start.argv))).toEqual([a.address, c.address]);
+    expect(sc.statuses.some((s) => s.lastCheck?.address === b.address)).toBe(false);
+    expect(sc.statuses.some((s) => s.desired?.address === b.address)).toBe(false);
+  });
+
   it("applies a config whose store comes up late, through the retry loop", async () => {
     const e = await env();
     const port = await refusedPort();
