@@ -54,12 +54,28 @@ function allPids(): number[] {
     .map(Number);
 }
 
+/** Whether a process exists and is not a zombie. */
+export function isLive(pid: number): boolean {
+  const stat = readStat(pid);
+  return stat !== undefined && stat.state !== "Z";
+}
+
 /** Live (non-zombie) members of a process group. */
 export function groupMembers(pgid: number): number[] {
   return allPids().filter((pid) => {
     const stat = readStat(pid);
     return stat !== undefined && stat.pgid === pgid && stat.state !== "Z";
   });
+}
+
+/** The argv of a process, from /proc/PID/cmdline; undefined when it is gone. */
+export function cmdline(pid: number): string[] | undefined {
+  try {
+    const raw = readFileSync(`/proc/${pid}/cmdline`, "latin1");
+    return raw.split("\0").slice(0, raw.endsWith("\0") ? -1 : undefined);
+  } catch {
+    return undefined;
+  }
 }
 
 export function pgidOf(pid: number): number | undefined {

@@ -1,3 +1,4 @@
+import type { Problem } from "../problem.js";
 import type { StoreConfig } from "../relation/types.js";
 
 export type AgentState = "STOPPED" | "STARTING" | "RUNNING" | "STOPPING" | "BACKOFF" | "EXTERNAL";
@@ -22,6 +23,8 @@ export interface AgentSnapshot {
   readonly args: readonly string[];
   /** Why the last start or restart failed, if it did. */
   readonly error?: string;
+  /** What keeps the agent from running as rendered (AGENT_START_FAILED, …), if anything. */
+  readonly problem?: Problem;
 }
 
 /** What to run the agent with. */

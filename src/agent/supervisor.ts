@@ -1,12 +1,15 @@
 import { createInterface } from "node:readline";
+import { setTimeout as sleep } from "node:timers/promises";
 import { execa, type ResultPromise } from "execa";
 import type { Logger } from "pino";
 import { type Backoff, DEFAULT_BACKOFF, RetryTimer } from "../core/backoff.js";
+import { errnoCode } from "../core/errors.js";
 import { Listeners } from "../core/listeners.js";
 import { SerialQueue } from "../core/serial-queue.js";
 import type { Secrets } from "../log.js";
+import { type Problem, problem } from "../problem.js";
 import { redactArgv } from "./flags.js";
-import { stopGroup } from "./group.js";
+import { reapGroup, stopAgentGroup } from "./group.js";
 import { Pidfile, STATE_MARKER } from "./pidfile.js";
 import { identify } from "./proc.js";
 import {
@@ -47,6 +50,9 @@ interface Child {
   readonly done: Promise<void>;
 }
 
+/** How long a crash report waits for the agent's last output lines. */
+const OUTPUT_GRACE_MS = 100;
+
 /**
  * Runs the agent as a child in its own process group, restarts it when it crashes (backoff with
  * jitter, never giving up), and stops the whole group, so nothing of an old agent survives.
@@ -64,7 +70,8 @@ export class Supervisor implements Runner {
   private state: AgentState = "STOPPED";
   private starts = 0;
   private lastExit: ExitInfo | undefined;
-  private error: string | undefined;
+  /** Why the last start failed (AGENT_START_FAILED), until a start succeeds. */
+  private problem: Problem | undefined;
 
   constructor(private readonly options: SupervisorOptions) {
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
@@ -84,9 +91,9 @@ export class Supervisor implements Runner {
       restarts: Math.max(0, this.starts - 1),
       ...(child ? { startedAt: child.startedAt } : {}),
       ...(this.lastExit ? { lastExit: this.lastExit } : {}),
-      running: this.state === "RUNNING" || this.state === "STARTING",
+      running: child !== undefined && (this.state === "RUNNING" || this.state === "STARTING"),
       args: child ? redactArgv(child.launch.argv) : [],
-      ...(this.error ? { error: this.error } : {}),
+      ...(this.problem ? { problem: this.problem, error: this.problem.message } : {}),
     };
   }
 
@@ -128,9 +135,6 @@ export class Supervisor implements Runner {
 
   private async start(launch: Launch): Promise<void> {
     this.restartTimer.cancel();
-    this.setState("STARTING");
-    this.starts++;
-    this.error = undefined;
     const { log } = this.options;
     const subprocess = execa(this.options.agentPath, [...launch.argv], {
       env: this.childEnv(launch),
@@ -146,35 +150,53 @@ export class Supervisor implements Runner {
     const pid = subprocess.pid;
     if (pid === undefined) {
       const result = await subprocess;
-      this.error = `cannot start ${this.options.agentPath}: ${result.originalMessage || result.shortMessage}`;
+      const why = errnoCode(result.cause) || result.originalMessage || result.shortMessage;
+      this.problem = problem(
+        "AGENT_START_FAILED",
+        `cannot start ${this.options.agentPath}: ${why}`,
+        "check --agent: the path, that it is executable by the sidecar's user, and that it is built for this machine",
+      );
       log.error(
-        { event: "agent_start_failed", agent: this.options.agentPath, error: this.error },
+        { event: "agent_start_failed", agent: this.options.agentPath, error: this.problem.message },
         "the agent did not start",
       );
-      this.lastExit = { code: -1, signal: "", at: new Date(), stderrTail: [this.error] };
+      this.lastExit = { code: -1, signal: "", at: new Date(), stderrTail: [this.problem.message] };
       this.onCrash(undefined, this.lastExit, 0, launch);
       return;
     }
+    this.problem = undefined;
+    this.starts++;
+    this.setState("STARTING");
     const identity = identify(pid);
     const startedAt = new Date();
+    const done = subprocess.then(() => undefined);
     const child: Child = {
       process: subprocess,
       pgid: pid,
       launch,
       startedAt,
       stopping: false,
-      exited: new Promise((resolve) => subprocess.once("exit", () => resolve())),
-      done: subprocess.then((result) => {
-        const exit: ExitInfo = {
-          code: result.exitCode ?? -1,
-          signal: result.signal ?? "",
-          at: new Date(),
-          stderrTail: [...this.stderrTail],
-        };
-        if (this.child === child) this.child = undefined;
-        this.lastExit = exit;
-        if (!child.stopping) this.onCrash(child, exit, Date.now() - startedAt.getTime(), launch);
-      }),
+      // The agent's state follows its leader's exit, not its output: a re-executed worker
+      // that outlives its parent keeps the pipes open.
+      exited: new Promise((resolve) =>
+        subprocess.once("exit", (code, signal) => {
+          resolve();
+          const uptimeMs = Date.now() - startedAt.getTime();
+          // Its last lines (a panic) are read first, unless a live worker holds the pipes.
+          void Promise.race([done, sleep(OUTPUT_GRACE_MS)]).then(() => {
+            const exit: ExitInfo = {
+              code: code ?? -1,
+              signal: signal ?? "",
+              at: new Date(),
+              stderrTail: [...this.stderrTail],
+            };
+            if (this.child === child) this.child = undefined;
+            this.lastExit = exit;
+            if (!child.stopping) this.onCrash(child, exit, uptimeMs, launch);
+          });
+        }),
+      ),
+      done,
     };
     this.child = child;
     this.forward(subprocess);
@@ -228,12 +250,18 @@ export class Supervisor implements Runner {
     );
     this.setState("BACKOFF");
     this.listeners.emit({ type: "exit", exit, uptimeMs, launch });
-    // The leader is gone, but its re-executed child may live on: nothing of it may survive.
+    // The leader is gone, but its re-executed child may live on: it gets --stop-timeout-ms to
+    // exit by itself, then it is stopped; nothing of it survives.
     if (child) void this.queue.run(() => this.clearGroup(child.pgid));
   }
 
   private async clearGroup(pgid: number): Promise<void> {
-    await stopGroup(pgid, this.options.stopTimeoutMs);
+    const how = await reapGroup(pgid, this.options.stopTimeoutMs);
+    if (how === "terminated" || how === "killed")
+      this.options.log.warn(
+        { event: "agent_leftovers_stopped", pgid, how },
+        "stopped what was left of the agent",
+      );
     await this.pidfile.remove();
   }
 
@@ -247,7 +275,7 @@ export class Supervisor implements Runner {
     if (child === undefined) return;
     child.stopping = true;
     this.setState("STOPPING");
-    const how = await stopGroup(child.pgid, this.options.stopTimeoutMs, child.exited);
+    const how = await stopAgentGroup(child.pgid, this.options.stopTimeoutMs, child.exited);
     if (drain) await child.done;
     await this.pidfile.remove();
     this.options.log.info({ event: "agent_stopped", pid: child.pgid, how }, "agent stopped");

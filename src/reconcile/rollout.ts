@@ -142,10 +142,12 @@ export class Rollout {
     this.uptimeTimer = setTimeout(() => {
       void this.enqueue(async () => {
         const applied = this.machine.state.applied;
-        if (applied?.launch !== launch || applied.rollbackTo === undefined) return;
-        if (!this.options.runner.snapshot().running) return;
-        this.machine.commit({ applied: { ...applied, rollbackTo: undefined, earlyExits: 0 } });
-        if (applied.checked) {
+        if (applied?.launch !== launch || !this.options.runner.snapshot().running) return;
+        const target = applied.rollbackTo;
+        this.machine.commit({
+          applied: { ...applied, rollbackTo: undefined, earlyExits: 0, stayedUp: true },
+        });
+        if (target !== undefined && applied.checked) {
           const stateError = await this.known.remember(applied.config, undefined);
           this.machine.commit({ stateError });
         }

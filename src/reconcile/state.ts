@@ -43,6 +43,8 @@ export interface Applied {
   readonly earlyExits: number;
   /** Where to go back to if it crash-loops; dropped once it has run --min-uptime-ms. */
   readonly rollbackTo?: StoreConfig;
+  /** It ran --min-uptime-ms once: a crash loop after that leaves the phase as it is. */
+  readonly stayedUp?: boolean;
 }
 
 /** A config that crash-looped and was rolled back; stays rejected until the data changes. */

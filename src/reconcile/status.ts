@@ -11,7 +11,7 @@ import {
   StatusSchema,
 } from "../gen/parca/sidecar/v1/sidecar_pb.js";
 import { checkResultMessage, problemMessage, storeMessage } from "../messages.js";
-import type { Problem } from "../problem.js";
+import { type Problem, problem } from "../problem.js";
 import { sameStore } from "../relation/types.js";
 import type { LoopState } from "./state.js";
 
@@ -54,9 +54,14 @@ function baseView(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean)
   const crash = backoff
     ? `; the agent keeps exiting (exit ${agent.lastExit?.code ?? "?"}${agent.lastExit?.signal ? `, ${agent.lastExit.signal}` : ""}) and is being restarted`
     : "";
-  const external = agent.error ? `; ${agent.error}` : "";
+  const external = agent.error && !agent.problem ? `; ${agent.error}` : "";
   if (work.kind === "stopped")
     return { phase: Phase.STOPPED, ready: false, message: "shutting down" };
+  if (agent.problem && applied) {
+    const p = agent.problem;
+    const message = `${p.message}; ${p.hint}; retrying with backoff`;
+    return { phase: Phase.DEGRADED, ready: false, message };
+  }
   const decision = state.resolution?.decision;
   if (decision === undefined) {
     return {
@@ -117,6 +122,13 @@ function baseView(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean)
       message: `checking ${desired.address} before applying it; ${running}`,
     };
   }
+  if (isDesired && applied.checked && backoff && !applied.stayedUp) {
+    return {
+      phase: Phase.DEGRADED,
+      ready: false,
+      message: `the agent with ${desired.address} has not stayed up yet${crash}`,
+    };
+  }
   if (isDesired && applied.checked) {
     return {
       phase: Phase.RUNNING,
@@ -138,6 +150,15 @@ function baseView(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean)
     ready: runsChecked,
     message: `holding ${desired.address}: ${failed}; ${running}${crash}`,
   };
+}
+
+/** A config rolled back for crash-looping, as status shows it. */
+function rejectedProblem(rejected: { readonly reason: string }): Problem {
+  return problem(
+    "AGENT_CRASH_LOOP",
+    `rolled back: ${rejected.reason}`,
+    "the agent's last stderr lines say why; fix the store or the agent's flags, then change the relation data or reload (SIGHUP)",
+  );
 }
 
 /** The full `parca.sidecar.v1.Status`. */
@@ -180,9 +201,11 @@ export function buildStatus(
             }),
           }
         : {}),
+      ...(agent.problem ? { problem: problemMessage(agent.problem) } : {}),
     }),
     agentArgs: agent.running ? [...agent.args] : [],
     message: v.message,
     ...(state.appliedCheck ? { appliedCheck: checkResultMessage(state.appliedCheck) } : {}),
+    ...(state.rejected ? { rejected: problemMessage(rejectedProblem(state.rejected)) } : {}),
   });
 }

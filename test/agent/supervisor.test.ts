@@ -11,6 +11,7 @@ import type { Secrets } from "../../src/log.js";
 import { capturedLogger } from "../support/logs.js";
 import {
   killStrayStandins,
+  recordedGracefulStops,
   recordedStarts,
   STANDIN,
   standinProcesses,
@@ -106,6 +107,86 @@ describe("Supervisor", () => {
     expect(alive).toHaveLength(2);
     expect(alive.every((p) => p.argv.includes("--node=n4"))).toBe(true);
     expect(h.supervisor.snapshot().restarts).toBe(4);
+  });
+
+  it("stops gracefully: the worker first, through its living parent, on every restart and at stop", async () => {
+    const h = await harness();
+    await h.supervisor.apply(launch(["--node=a"]));
+    await waitFor("a's start", () => recordedStarts(h.record).length === 1);
+    await h.supervisor.apply(launch(["--node=b"]));
+    await waitFor("b's start", () => recordedStarts(h.record).length === 2);
+    await h.supervisor.stop();
+    const workers = recordedStarts(h.record).map((start) => start.pid);
+    expect(recordedGracefulStops(h.record)).toEqual(workers);
+    expect(h.lines).toContain("stderr: agent shutting down");
+    expect(h.logs.join("")).toContain('"how":"terminated"');
+  });
+
+  it("follows the leader's exit, not its output: a leader killed alone is a crash, its worker stopped", async () => {
+    const h = await harness({ stopTimeoutMs: 300 });
+    await h.supervisor.apply(launch(["--node=a"]));
+    const [first] = await waitFor(
+      "the start",
+      () => recordedStarts(h.record).at(0) && recordedStarts(h.record),
+    );
+    const leader = h.supervisor.snapshot().pid;
+    process.kill(leader, "SIGKILL");
+    // The worker lives on and holds the output pipes; the leader's exit decides.
+    await waitFor("the crash", () => h.events.some((e) => e.type === "exit"));
+    const crashed = h.supervisor.snapshot();
+    expect(crashed.state).toBe("BACKOFF");
+    expect(crashed.running).toBe(false);
+    expect(crashed.lastExit?.signal).toBe("SIGKILL");
+    // Within --stop-timeout-ms the orphaned worker is stopped; then the agent is started again.
+    await waitFor(
+      "the orphan stopped",
+      () => !standinProcesses().some((p) => p.pid === first?.pid),
+    );
+    await waitFor("the restart", () => recordedStarts(h.record).length === 2);
+    await waitFor("running again", () => h.supervisor.snapshot().state === "RUNNING");
+    expect(standinProcesses()).toHaveLength(2);
+    expect(h.supervisor.snapshot().pid).not.toBe(leader);
+  });
+
+  it("a worker killed alone takes its parent with it: a crash, restarted", async () => {
+    const h = await harness();
+    await h.supervisor.apply(launch(["--node=a"]));
+    const [first] = await waitFor(
+      "the start",
+      () => recordedStarts(h.record).at(0) && recordedStarts(h.record),
+    );
+    process.kill(first?.pid as number, "SIGKILL");
+    await waitFor("the crash", () => h.events.some((e) => e.type === "exit"));
+    await waitFor("the restart", () => recordedStarts(h.record).length === 2);
+    expect(standinProcesses()).toHaveLength(2);
+  });
+
+  it("an agent that cannot be started is AGENT_START_FAILED with its cause, never running, retried", async () => {
+    const dir = await tempDir();
+    const { log, secrets } = capturedLogger("silent");
+    const supervisor = new Supervisor({
+      agentPath: join(dir, "no-such-agent"),
+      stateDir: realpathSync(dir),
+      stopTimeoutMs: 1000,
+      env: { PATH: process.env.PATH },
+      log,
+      secrets,
+      backoff: { initialMs: 30, maxMs: 60, resetAfterMs: 60_000 },
+    });
+    running.push(supervisor);
+    let exits = 0;
+    supervisor.subscribe((e) => {
+      if (e.type === "exit") exits++;
+    });
+    await supervisor.apply(launch(["--node=a"]));
+    const snap = supervisor.snapshot();
+    expect(snap.problem?.code).toBe("AGENT_START_FAILED");
+    expect(snap.problem?.message).toContain("ENOENT");
+    expect(snap.problem?.hint).toContain("--agent");
+    expect(snap.running).toBe(false);
+    await waitFor("retries", () => exits >= 3);
+    expect(supervisor.snapshot().running).toBe(false);
+    expect(supervisor.snapshot().restarts).toBe(0);
   });
 
   it("SIGKILLs a group that ignores SIGTERM after the stop timeout", async () => {

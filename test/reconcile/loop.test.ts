@@ -1,8 +1,10 @@
 // The loop's rules, in milliseconds: the Reconciler driven with fakes of its own interfaces and
 // vitest's fake timers. Process-level behaviour is tested for real in test/e2e/.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { Phase } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
 import { Reconciler } from "../../src/reconcile/reconciler.js";
 import type { LoopState } from "../../src/reconcile/state.js";
+import { buildStatus, view } from "../../src/reconcile/status.js";
 import type { StoreConfig } from "../../src/relation/types.js";
 import { capturedLogger } from "../support/logs.js";
 import {
@@ -201,6 +203,36 @@ describe("the loop", () => {
     for (let i = 0; i < 3; i++) l.runner.crash(100);
     await settle();
     expect(l.runner.addresses()).toEqual([A.address, B.address]);
+  });
+
+  it("a crash loop before any agent stayed up is DEGRADED; after one has, the phase holds", async () => {
+    const l = await running(A);
+    const phase = () => view(l.state(), l.runner.snapshot(), false);
+    l.runner.crash(100);
+    expect(phase()).toMatchObject({ phase: Phase.DEGRADED, ready: false });
+    expect(phase().message).toContain("has not stayed up yet");
+    l.runner.recover();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(l.state().applied?.stayedUp).toBe(true);
+    l.runner.crash(20_000);
+    expect(phase()).toMatchObject({ phase: Phase.RUNNING, ready: false });
+  });
+
+  it("a config rolled back for crash-looping is Status.rejected AGENT_CRASH_LOOP", async () => {
+    const l = await running(A);
+    l.sources.set(B);
+    await l.reconciler.trigger();
+    for (let i = 0; i < 3; i++) l.runner.crash(100);
+    await settle();
+    const status = buildStatus(
+      l.state(),
+      l.runner.snapshot(),
+      view(l.state(), l.runner.snapshot(), false),
+      [],
+    );
+    expect(status.rejected?.code).toBe("AGENT_CRASH_LOOP");
+    expect(status.rejected?.message).toContain(B.address);
+    expect(status.phase).toBe(Phase.DEGRADED);
   });
 
   it("waits out the remove grace; data that comes back within it stops nothing", async () => {

@@ -108,11 +108,13 @@ export class FakeRunner implements Runner {
   readonly launches: Launch[] = [];
   stops = 0;
   private running = false;
+  private backoff = false;
   private readonly listeners = new Listeners<RunnerEvent>();
 
   async apply(launch: Launch): Promise<void> {
     this.launches.push(launch);
     this.running = true;
+    this.backoff = false;
     this.listeners.emit({ type: "state" });
   }
 
@@ -122,12 +124,21 @@ export class FakeRunner implements Runner {
     this.listeners.emit({ type: "state" });
   }
 
-  /** The agent of the last launch exits by itself after `uptimeMs`. */
+  /** The agent of the last launch exits by itself after `uptimeMs`; it waits out a backoff. */
   crash(uptimeMs: number): void {
     const launch = this.launches.at(-1);
     if (launch === undefined) throw new Error("nothing runs");
+    this.running = false;
+    this.backoff = true;
     const exit: ExitInfo = { code: 1, signal: "", at: new Date(), stderrTail: ["boom"] };
     this.listeners.emit({ type: "exit", exit, uptimeMs, launch });
+  }
+
+  /** The backoff is over: the same launch runs again. */
+  recover(): void {
+    this.running = true;
+    this.backoff = false;
+    this.listeners.emit({ type: "state" });
   }
 
   /** The store address each launch ran with. */
@@ -138,7 +149,7 @@ export class FakeRunner implements Runner {
   snapshot(): AgentSnapshot {
     const launch = this.launches.at(-1);
     return {
-      state: this.running ? "RUNNING" : "STOPPED",
+      state: this.backoff ? "BACKOFF" : this.running ? "RUNNING" : "STOPPED",
       pid: this.running ? 4242 : 0,
       restarts: Math.max(0, this.launches.length - 1),
       running: this.running,

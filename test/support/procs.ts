@@ -76,6 +76,18 @@ export function recordedStarts(path: string): StandinStart[] {
     .map((line) => JSON.parse(line) as StandinStart);
 }
 
+/** The pids of the stand-in workers that shut down gracefully (on SIGTERM, their parent alive). */
+export function recordedGracefulStops(path: string): number[] {
+  try {
+    return readFileSync(`${path}.stops`, "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => (JSON.parse(line) as { pid: number }).pid);
+  } catch {
+    return [];
+  }
+}
+
 /** For afterEach: kills stand-ins a test left behind, then reports them (an empty list passes). */
 export async function strayAgents(): Promise<{ pid: number; argv: string[] }[]> {
   const left = standinProcesses();

@@ -1,12 +1,16 @@
 #!/usr/bin/env node
-// Stand-in for parca-agent. Like the real agent it re-executes itself as a child and the parent
-// installs no signal handler; it refuses unknown flags at once (as Kong does) and records every
-// start (argv, token file, environment) as a JSON line in $STANDIN_RECORD.
+// Stand-in for parca-agent. Like the real agent it re-executes itself as a child (the worker,
+// whose argv ends in --telemetry-disable-panic-reporting), the parent installs no signal handler
+// and the worker's stderr runs through the parent; the worker shuts down gracefully on SIGTERM —
+// unless the parent is gone, when its next log line kills it (the real agent dies of SIGPIPE).
+// It refuses unknown flags at once (as Kong does), records every start (argv, token file,
+// environment) as a JSON line in $STANDIN_RECORD and every graceful stop in $STANDIN_RECORD.stops.
 import { spawn } from "node:child_process";
 import { appendFileSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-const args = process.argv.slice(2);
+const WORKER_FLAG = "--telemetry-disable-panic-reporting";
+const args = process.argv.slice(2).filter((a) => a !== WORKER_FLAG);
 const KNOWN =
   /^--(remote-store-[a-z-]+|node|http-address|config-path|log-level|standin-[a-z-]+)(=|$)/;
 
@@ -21,9 +25,22 @@ function pgid() {
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
 }
 
+/** The worker's graceful shutdown: one log line through the parent, a flush, a record, exit 0. */
+function shutDownGracefully() {
+  process.stderr.write("agent shutting down\n", (err) => {
+    // The parent is gone: the line cannot be written, and the worker dies before flushing.
+    if (err) process.kill(process.pid, "SIGKILL");
+    setTimeout(() => {
+      const record = process.env.STANDIN_RECORD;
+      if (record) appendFileSync(`${record}.stops`, `${JSON.stringify({ pid: process.pid })}\n`);
+      process.exit(0);
+    }, 20);
+  });
+}
+
 function runAgent() {
   if (flag("--standin-ignore-term")) process.on("SIGTERM", () => console.error("ignoring SIGTERM"));
-  else process.on("SIGTERM", () => process.exit(0));
+  else process.on("SIGTERM", shutDownGracefully);
   const tokenFile = flag("--remote-store-bearer-token-file");
   const record = process.env.STANDIN_RECORD;
   if (record) {
@@ -71,10 +88,11 @@ if (process.env.STANDIN_CHILD === "1") {
   if (flag("--standin-no-reexec")) {
     runAgent();
   } else {
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...args], {
-      stdio: "inherit",
+    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...args, WORKER_FLAG], {
+      stdio: ["inherit", "inherit", "pipe"],
       env: { ...process.env, STANDIN_CHILD: "1" },
     });
+    child.stderr.pipe(process.stderr);
     if (flag("--standin-ignore-term")) process.on("SIGTERM", () => undefined);
     child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
   }
