@@ -3,6 +3,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 import type { AgentSnapshot } from "../agent/runner.js";
 import { joinHostPort, splitHostPort } from "../core/host-port.js";
 import type { ReconcileObserver } from "../reconcile/options.js";
+import type { DeliveryView } from "../reconcile/state.js";
 import type { Listening } from "./server.js";
 
 /** The sidecar's Prometheus metrics, with the process defaults. */
@@ -12,7 +13,7 @@ export class Metrics {
   private readonly applies: Counter;
   private readonly reaction: Histogram;
 
-  constructor(agent: () => AgentSnapshot) {
+  constructor(agent: () => AgentSnapshot, delivery: () => DeliveryView | undefined) {
     const registers = [this.registry];
     // The event-loop delay monitor samples every `precision` ms: at the default 10 ms it alone
     // costs ~12 ms of CPU a second; 500 ms keeps the lag histogram useful for a daemon.
@@ -24,6 +25,28 @@ export class Metrics {
       collect() {
         const a = agent();
         this.set(a.running && a.state !== "BACKOFF" ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "parca_agent_sidecar_delivery_state",
+      help: "1 for the state of the agent's delivery (from its own metrics), 0 for the others.",
+      labelNames: ["state"],
+      registers,
+      collect() {
+        const now = delivery()?.state;
+        for (const state of ["UNKNOWN", "WAITING", "DELIVERING", "FAILING"])
+          this.set({ state }, state === now ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "parca_agent_sidecar_agent_writes",
+      help: "The agent's write requests by result, as its metrics last showed them (since it started).",
+      labelNames: ["result"],
+      registers,
+      collect() {
+        const d = delivery();
+        this.set({ result: "ok" }, d?.ok ?? 0);
+        this.set({ result: "failed" }, d?.failed ?? 0);
       },
     });
     let seenRestarts = 0;

@@ -87,6 +87,9 @@ const OPTIONS: Readonly<Record<string, OptionSpec>> = {
   "rescan-ms": { kind: "count", commands: RUN, env: true, default: 30_000 },
   "recheck-ms": { kind: "count", commands: RUN, env: true, default: 60_000 },
   "log-level": { kind: "string", commands: RUN, env: true, default: "info", choices: LOG_LEVELS },
+  // Default: the agent's --http-address in the base args, else 127.0.0.1:7071; "off" disables.
+  "agent-metrics-url": { kind: "string", commands: RUN, env: true },
+  "delivery-timeout-ms": { kind: "count", commands: RUN, env: true, default: 180_000 },
   // "pretty" on a TTY: runConfig decides.
   "log-format": {
     kind: "string",

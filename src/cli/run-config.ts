@@ -3,6 +3,7 @@ import { CommandSyntaxError, splitCommand } from "../agent/command.js";
 import type { TokenMode } from "../agent/flags.js";
 import type { FlagsFormat } from "../agent/flags-file.js";
 import { splitHostPort } from "../core/host-port.js";
+import { metricsUrlFromArgs } from "../delivery/scrape.js";
 import type { LogFormat } from "../log.js";
 import type { OnRemove, Unverified } from "../reconcile/state.js";
 import { validateCaFile } from "./check.js";
@@ -33,6 +34,9 @@ export interface RunConfig {
   readonly minUptimeMs: number;
   readonly rescanMs: number;
   readonly recheckMs: number;
+  /** The agent's /metrics; undefined when reading it is off. */
+  readonly agentMetricsUrl: string | undefined;
+  readonly deliveryTimeoutMs: number;
   readonly logLevel: string;
   readonly logFormat: LogFormat;
   readonly baseArgs: readonly string[];
@@ -61,6 +65,17 @@ function command(option: string, text: string | undefined): string[] | undefined
     if (err instanceof CommandSyntaxError) throw new UsageError(`--${option}: ${err.message}`);
     throw err;
   }
+}
+
+/** --agent-metrics-url: "off", an http:// URL, or (unset) from the agent's --http-address. */
+function metricsUrl(value: string | undefined, baseArgs: readonly string[]): string | undefined {
+  if (value === "off") return undefined;
+  if (value === undefined) return metricsUrlFromArgs(baseArgs);
+  if (!/^http:\/\/[^/\s]+/.test(value))
+    throw new UsageError(
+      `--agent-metrics-url ${JSON.stringify(value)}: write http://host:port/metrics or off`,
+    );
+  return value;
 }
 
 function positive(option: string, value: number): number {
@@ -120,6 +135,8 @@ export function runConfig(options: Options, isTty: boolean): RunConfig {
     minUptimeMs: options.count("min-uptime-ms"),
     rescanMs: options.count("rescan-ms"),
     recheckMs: options.count("recheck-ms"),
+    agentMetricsUrl: metricsUrl(options.optionalString("agent-metrics-url"), options.baseArgs),
+    deliveryTimeoutMs: positive("delivery-timeout-ms", options.count("delivery-timeout-ms")),
     logLevel: options.choice<(typeof LOG_LEVELS)[number]>("log-level"),
     logFormat: options.choice<LogFormat>("log-format", isTty ? "pretty" : "json"),
     baseArgs: options.baseArgs,

@@ -1,15 +1,18 @@
-import { mkdir, realpath, rm, writeFile } from "node:fs/promises";
+import { access, mkdir, realpath, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { ExternalRunner } from "../agent/external.js";
 import type { Runner } from "../agent/runner.js";
 import { Supervisor } from "../agent/supervisor.js";
 import { type Listening, serve } from "../api/server.js";
-import { DEFAULT_BACKOFF } from "../core/backoff.js";
+import { DEFAULT_BACKOFF, everyJittered } from "../core/backoff.js";
+import { scrape } from "../delivery/scrape.js";
 import { ENV_TOKEN, FLAG_TOKEN, parseFlags } from "../flag-names.js";
 import { Phase } from "../gen/parca/sidecar/v1/sidecar_pb.js";
 import { createLogger, type Logger, Secrets } from "../log.js";
 import { storeChecker } from "../reconcile/checker.js";
 import { Reconciler } from "../reconcile/reconciler.js";
 import { RelationReader } from "../reconcile/sources.js";
+import type { DeliveryView } from "../reconcile/state.js";
 import { StateFile } from "../reconcile/state-file.js";
 import { buildStatus, view } from "../reconcile/status.js";
 import { RelationWatcher } from "../reconcile/watch.js";
@@ -17,6 +20,8 @@ import { failedCheck } from "../store/check.js";
 import { diagnose } from "../store/diagnosis.js";
 import { secureContextFor } from "../store/tls-context.js";
 import type { RunConfig } from "./run-config.js";
+
+const METRICS_SEEN = "agent-metrics-seen";
 
 /** A failure to start: printed on stderr, exit 1. */
 export class StartError extends Error {
@@ -48,6 +53,19 @@ function warmTrust(config: RunConfig, env: NodeJS.ProcessEnv, log: Logger): void
       "cannot load the CA certificates",
     );
   }
+}
+
+/** Whether an agent on this state dir ever exported its write counters: a marker file. */
+function metricsMemory(stateDir: string) {
+  const marker = join(stateDir, METRICS_SEEN);
+  return {
+    seen: () =>
+      access(marker).then(
+        () => true,
+        () => false,
+      ),
+    markSeen: () => writeFile(marker, ""),
+  };
 }
 
 /** Secrets the operator handed the agent directly: scrubbed from every line too. */
@@ -112,7 +130,10 @@ export async function runCommand(
   // Metrics only when served: their event-loop monitor wakes the process up all the time, and
   // prom-client alone adds ~5 MB of heap and ~80 ms to every start-up.
   const metrics = config.metricsListen
-    ? new (await import("../api/metrics.js")).Metrics(() => runner.snapshot())
+    ? new (await import("../api/metrics.js")).Metrics(
+        () => runner.snapshot(),
+        (): DeliveryView | undefined => reconciler.state.delivery,
+      )
     : undefined;
   const checker = storeChecker({
     baseArgs: config.baseArgs,
@@ -138,6 +159,13 @@ export async function runCommand(
     log: log.child({ component: "reconcile" }),
     secrets,
     unsettledSince: () => watcher.unsettledSince,
+    delivery: {
+      url: config.agentMetricsUrl,
+      timeoutMs: config.deliveryTimeoutMs,
+      expected: config.agentVersion !== undefined,
+      memory: metricsMemory(stateDir),
+      scrape: (url) => scrape(url),
+    },
   });
   const watcher = new RelationWatcher({
     paths: config.relations,
@@ -159,12 +187,12 @@ export async function runCommand(
     ready: () => current().view.ready,
     onChange: (listener: () => void) => reconciler.onChange(listener),
     checkStore: async () =>
-      (await reconciler.checkDesired()) ??
+      (await reconciler.checks.desired(() => void reconciler.trigger())) ??
       failedCheck("", false, diagnose("NOT_CONFIGURED", { address: "", host: "" })),
     reload: () => reconciler.reload(),
   };
 
-  const timers: NodeJS.Timeout[] = [];
+  const periodic: (() => void)[] = [];
   const servers: Listening[] = [];
   let resolveDone: (code: number) => void = () => undefined;
   const done = new Promise<number>((resolve) => {
@@ -176,7 +204,7 @@ export async function runCommand(
     if (stopping) return;
     stopping = true;
     log.info({ event: "shutdown", signal }, "stopping");
-    for (const t of timers) clearInterval(t);
+    for (const stopTimer of periodic) stopTimer();
     await watcher.close();
     // An agent under systemd (external mode) is not ours to stop when the sidecar stops.
     await reconciler.shutdown({ stopAgent: config.mode === "supervise" });
@@ -230,9 +258,14 @@ export async function runCommand(
   await reconciler.start();
   log.info({ event: "started", relations: config.relations }, "watching the relation data");
   if (!stopping && config.rescanMs > 0)
-    timers.push(setInterval(() => void reconciler.trigger(), config.rescanMs));
+    periodic.push(everyJittered(config.rescanMs, () => void reconciler.trigger()));
+  // The store is re-checked only while the agent's own writes do not prove it reachable.
   if (!stopping && config.recheckMs > 0) {
-    timers.push(setInterval(() => void reconciler.recheckApplied(), config.recheckMs));
+    const recheck = () => {
+      if (reconciler.state.delivery?.state !== "DELIVERING")
+        void reconciler.checks.recheckApplied();
+    };
+    periodic.push(everyJittered(config.recheckMs, recheck));
   }
   return done;
 }

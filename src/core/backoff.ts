@@ -56,3 +56,24 @@ export class RetryTimer {
     this.attempt = 0;
   }
 }
+
+/**
+ * Runs `work` about every `periodMs` (±`jitter`, 20 % by default), so that a fleet of sidecars
+ * started together does not hammer one store in step. Returns the function that stops it.
+ */
+export function everyJittered(
+  periodMs: number,
+  work: () => void,
+  { jitter = 0.2, random = Math.random }: { jitter?: number; random?: () => number } = {},
+): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const next = () => {
+    const delay = Math.round(periodMs * (1 - jitter + 2 * jitter * random()));
+    timer = setTimeout(() => {
+      work();
+      next();
+    }, delay);
+  };
+  next();
+  return () => clearTimeout(timer);
+}

@@ -5,6 +5,7 @@ import type { Backoff } from "../core/backoff.js";
 import type { Secrets } from "../log.js";
 import type { CheckResult } from "../store/check.js";
 import type { Checker } from "./checker.js";
+import type { DeliveryGuardOptions } from "./delivery-guard.js";
 import type { KnownGoodStore } from "./known-good.js";
 import type { SourceReader } from "./sources.js";
 import type { OnRemove, Unverified } from "./state.js";
@@ -33,6 +34,8 @@ export interface ReconcilerOptions {
   readonly log: Logger;
   readonly secrets: Secrets;
   readonly observer?: ReconcileObserver;
+  /** Reading the agent's metrics to see whether it delivers (url undefined: off). */
+  readonly delivery?: Omit<DeliveryGuardOptions, "log">;
   /** When the last file event still waiting out its quiet period happened (performance.now()). */
   readonly unsettledSince?: () => number | undefined;
 }

@@ -2,8 +2,8 @@ import { RetryTimer } from "../core/backoff.js";
 import { causeChain } from "../core/errors.js";
 import { SerialQueue } from "../core/serial-queue.js";
 import { type StoreConfig, sameStore } from "../relation/types.js";
-import type { CheckResult } from "../store/check.js";
 import { StoreChecks } from "./checks.js";
+import { DELIVERY_OFF, DeliveryGuard } from "./delivery-guard.js";
 import { KnownGoodKeeper } from "./known-good.js";
 import { LoopMachine } from "./machine.js";
 import type { ReconcilerOptions } from "./options.js";
@@ -20,11 +20,13 @@ import type { LoopState } from "./state.js";
 export class Reconciler {
   private readonly machine = new LoopMachine();
   private readonly queue = new SerialQueue();
-  private readonly checks: StoreChecks;
+  /** The store checks: the loop's own, the API's CheckStore and the periodic re-check. */
+  readonly checks: StoreChecks;
   private readonly retry: RetryTimer;
   private readonly known: KnownGoodKeeper;
   private readonly rollout: Rollout;
   private readonly removal: RemovalGrace;
+  private readonly delivery: DeliveryGuard;
   private pending: Promise<void> | undefined;
   /** When the first file event not yet acted upon happened (performance.now()). */
   private eventAt: number | undefined;
@@ -35,7 +37,12 @@ export class Reconciler {
     this.known = new KnownGoodKeeper(options.state, options.log);
     const enqueue = (work: () => Promise<void>) => this.enqueue(work);
     const applied = options.observer ? { applied: options.observer.applied } : {};
-    this.rollout = new Rollout(this.machine, this.known, { ...options, ...applied }, enqueue);
+    const delivery = { ...(options.delivery ?? DELIVERY_OFF), log: options.log };
+    this.delivery = new DeliveryGuard(this.machine, delivery, (launch, verdict) =>
+      enqueue(() => this.rollout.settle(launch, verdict)),
+    );
+    const rolloutOptions = { ...options, ...applied };
+    this.rollout = new Rollout(this.machine, this.known, rolloutOptions, enqueue, this.delivery);
     this.removal = new RemovalGrace(this.machine, this.rollout, options, enqueue, () => {
       void this.trigger();
     });
@@ -50,14 +57,13 @@ export class Reconciler {
   }
 
   /** Called on every change of state. */
-  onChange(listener: () => void): () => void {
-    return this.machine.onChange(listener);
-  }
+  readonly onChange = (listener: () => void) => this.machine.onChange(listener);
 
   /** Starts the persisted last-known-good at once, without waiting for the store, then reconciles. */
   async start(): Promise<void> {
     for (const p of this.state.missing)
       this.options.log.warn({ event: "source_missing", path: p.path }, p.message);
+    await this.delivery.load();
     await this.enqueue(() => this.rollout.startKnownGood());
     await this.trigger();
   }
@@ -88,10 +94,9 @@ export class Reconciler {
     if (decision.kind !== "configured") return this.checks.abort();
     const { config } = decision;
     this.options.secrets.add(config.token);
-    const { rejected, work } = this.state;
+    const { rejected } = this.state;
     if (rejected && sameStore(rejected.config, config)) return;
-    if (this.rollout.isApplied(config)) return;
-    if (work.kind === "held" && sameStore(work.config, config) && this.retry.pending) return;
+    if (this.rollout.isApplied(config) || this.awaitsRetry(config)) return;
     this.checks.prefetch(config);
   }
 
@@ -103,21 +108,12 @@ export class Reconciler {
     return this.trigger();
   }
 
-  /** Checks the current desired config now (API CheckStore); concurrent calls share one run. */
-  checkDesired(): Promise<CheckResult | undefined> {
-    return this.checks.desired(() => void this.trigger());
-  }
-
-  /** Periodic re-check of the applied store, for status only. */
-  recheckApplied(): Promise<void> {
-    return this.checks.recheckApplied();
-  }
-
   async shutdown({ stopAgent }: { readonly stopAgent: boolean }): Promise<void> {
     this.machine.commit({ work: { kind: "stopped" } });
     this.retry.cancel();
     this.removal.cancel();
     this.checks.abort();
+    this.delivery.stop();
     this.rollout.close();
     await this.queue.drained();
     if (stopAgent) await this.options.runner.stop();
@@ -156,7 +152,7 @@ export class Reconciler {
     }
     const { config } = decision;
     this.options.secrets.add(config.token);
-    const { rejected, applied, work } = this.state;
+    const { rejected, applied } = this.state;
     if (rejected && sameStore(rejected.config, config)) {
       this.machine.commit({ resolution, missing, work: { kind: "idle" } });
       return;
@@ -171,7 +167,7 @@ export class Reconciler {
       return;
     }
     // A config that failed its check is retried by the backoff timer, not by every event.
-    if (work.kind === "held" && sameStore(work.config, config) && this.retry.pending) return;
+    if (this.awaitsRetry(config)) return;
     await this.checkAndApply(config, eventAt);
   }
 
@@ -227,6 +223,11 @@ export class Reconciler {
       stateError,
       work: { kind: "idle" },
     });
+  }
+
+  private awaitsRetry(config: StoreConfig): boolean {
+    const { work } = this.state;
+    return work.kind === "held" && sameStore(work.config, config) && this.retry.pending;
   }
 
   /** Holds `config` and retries it after the next backoff delay. */

@@ -3,6 +3,7 @@ import { type RenderOptions, renderFlags } from "../agent/flags.js";
 import type { Launch, Runner, RunnerEvent } from "../agent/runner.js";
 import type { Secrets } from "../log.js";
 import type { StoreConfig } from "../relation/types.js";
+import type { DeliveryGuard, Verdict } from "./delivery-guard.js";
 import type { KnownGoodKeeper } from "./known-good.js";
 import type { LoopMachine } from "./machine.js";
 import type { Applied } from "./state.js";
@@ -25,10 +26,22 @@ export interface ApplyRequest {
   readonly rollbackTo?: StoreConfig | undefined;
   /** performance.now() of the first file event that led here. */
   readonly eventAt?: number | undefined;
+  /**
+   * A config new to the agent, which must prove itself with an OK write when the agent's
+   * metrics are expected (default). Not for the last-known-good or a rollback target.
+   */
+  readonly fresh?: boolean;
 }
 
 /** Rolls back after this many exits, each within --min-uptime-ms of its start. */
 const ROLLBACK_AFTER_EARLY_EXITS = 3;
+
+/** Why a config was rolled back, as status shows it. */
+interface Reason {
+  readonly code: string;
+  readonly message: string;
+  readonly hint: string;
+}
 
 /**
  * Puts configs in front of the agent: renders the launch, applies it through the Runner, keeps
@@ -44,6 +57,7 @@ export class Rollout {
     private readonly options: RolloutOptions,
     /** Runs work in the loop's queue. */
     private readonly enqueue: (work: () => Promise<void>) => Promise<void>,
+    private readonly delivery: DeliveryGuard,
   ) {
     this.unsubscribe = options.runner.subscribe((event) => this.onRunnerEvent(event));
   }
@@ -92,22 +106,52 @@ export class Rollout {
       return message;
     }
     this.options.applied?.(eventAt === undefined ? undefined : performance.now() - eventAt);
-    // Persisted before status can show it as running: what status says has been written.
-    const stateError = checked ? await this.known.remember(config, target) : undefined;
+    const pending = checked && request.fresh !== false && this.delivery.expectsProof();
+    // Persisted before status can show it as running: what status says has been written. A
+    // pending config is persisted once an OK write of the agent proved it.
+    const stateError = checked && !pending ? await this.known.remember(config, target) : undefined;
     const applied: Applied = {
       config,
       launch,
       checked,
       earlyExits: 0,
       ...(target ? { rollbackTo: target } : {}),
+      ...(pending ? { pending } : {}),
     };
     this.machine.commit({ applied, ...(checked ? { stateError } : {}), work: { kind: "idle" } });
     this.options.log.info(
       { event: "config_applied", address: config.address, insecure: config.insecure, checked },
       checked ? "config applied" : "config applied although its check failed (--unverified apply)",
     );
+    this.delivery.begin(launch, { pending });
     this.watchUptime(launch);
     return undefined;
+  }
+
+  /** The delivery guard's verdict on a pending config: promote it, or roll it back. */
+  async settle(launch: Launch, verdict: Verdict): Promise<void> {
+    const applied = this.machine.state.applied;
+    if (applied?.launch !== launch || !applied.pending) return;
+    if (verdict.kind !== "failed") {
+      this.machine.commit({ applied: { ...applied, pending: false } });
+      const event = verdict.kind === "proven" ? "delivery_proven" : "delivery_unknown";
+      this.options.log.info(
+        { event, address: applied.config.address },
+        verdict.kind === "proven"
+          ? "the agent's writes reach the store: the config is the last-known-good"
+          : "no agent metrics to prove the config by: it is the last-known-good",
+      );
+      const stateError = await this.known.remember(applied.config, applied.rollbackTo);
+      this.machine.commit({ stateError });
+      return;
+    }
+    if (applied.rollbackTo === undefined) {
+      // Nothing to go back to: the agent is left running, reported, never restarted for it.
+      this.machine.commit({ applied: { ...applied, pending: false } });
+      return;
+    }
+    const p = verdict.problem;
+    await this.rollback(launch, { code: p.code, message: p.message, hint: p.hint });
   }
 
   /** Starts the persisted last-known-good, if any, without waiting for the store. */
@@ -120,7 +164,7 @@ export class Rollout {
       { event: "known_good_started", address: known.current.address },
       "starting the last-known-good config without waiting for the store",
     );
-    await this.apply(known.current, { checked: true, rollbackTo: known.previous });
+    await this.apply(known.current, { checked: true, rollbackTo: known.previous, fresh: false });
   }
 
   /** Stops the agent for good: nothing applied, no last-known-good. */
@@ -143,9 +187,15 @@ export class Rollout {
       void this.enqueue(async () => {
         const applied = this.machine.state.applied;
         if (applied?.launch !== launch || !this.options.runner.snapshot().running) return;
-        const target = applied.rollbackTo;
+        // A pending config keeps its rollback target until an OK write proved it.
+        const target = applied.pending ? undefined : applied.rollbackTo;
         this.machine.commit({
-          applied: { ...applied, rollbackTo: undefined, earlyExits: 0, stayedUp: true },
+          applied: {
+            ...applied,
+            ...(applied.pending ? {} : { rollbackTo: undefined }),
+            earlyExits: 0,
+            stayedUp: true,
+          },
         });
         if (target !== undefined && applied.checked) {
           const stateError = await this.known.remember(applied.config, undefined);
@@ -169,22 +219,28 @@ export class Rollout {
     this.machine.commit({ applied: counted });
     if (counted.earlyExits >= ROLLBACK_AFTER_EARLY_EXITS && counted.rollbackTo) {
       const stderr = event.exit.stderrTail.slice(-3).join(" | ");
-      void this.enqueue(() => this.rollback(counted.launch, stderr));
+      const last = stderr ? ` (last stderr: ${this.options.secrets.scrub(stderr)})` : "";
+      const message = `${counted.config.address} exited ${counted.earlyExits} times within ${this.options.minUptimeMs} ms of starting${last}`;
+      const hint =
+        "the agent's last stderr lines say why; fix the store or the agent's flags, then change the relation data or reload (SIGHUP)";
+      void this.enqueue(() =>
+        this.rollback(counted.launch, { code: "AGENT_CRASH_LOOP", message, hint }),
+      );
     }
   }
 
-  private async rollback(launch: Launch, stderr: string): Promise<void> {
+  private async rollback(launch: Launch, why: Reason): Promise<void> {
     const applied = this.machine.state.applied;
     const target = applied?.rollbackTo;
     if (applied?.launch !== launch || target === undefined) return;
-    const last = stderr ? ` (last stderr: ${this.options.secrets.scrub(stderr)})` : "";
-    const reason = `${applied.config.address} exited ${applied.earlyExits} times within ${this.options.minUptimeMs} ms of starting${last}`;
-    this.machine.commit({ rejected: { config: applied.config, reason } });
+    this.machine.commit({
+      rejected: { config: applied.config, code: why.code, reason: why.message, hint: why.hint },
+    });
     this.options.log.error(
-      { event: "rollback", from: applied.config.address, to: target.address },
-      `rolling back: ${reason}`,
+      { event: "rollback", from: applied.config.address, to: target.address, code: why.code },
+      `rolling back: ${why.message}`,
     );
-    await this.apply(target, { checked: true });
+    await this.apply(target, { checked: true, fresh: false });
     const now = this.machine.state.applied;
     if (now && now.rollbackTo !== undefined)
       this.machine.commit({ applied: { ...now, rollbackTo: undefined } });

@@ -1,4 +1,5 @@
 import type { Launch } from "../agent/runner.js";
+import type { DeliveryStateName } from "../delivery/tracker.js";
 import type { Problem } from "../problem.js";
 import type { Resolution } from "../relation/sources.js";
 import type { StoreConfig } from "../relation/types.js";
@@ -45,12 +46,33 @@ export interface Applied {
   readonly rollbackTo?: StoreConfig;
   /** It ran --min-uptime-ms once: a crash loop after that leaves the phase as it is. */
   readonly stayedUp?: boolean;
+  /**
+   * Newly applied and not proven yet by an OK write of the agent: not persisted as
+   * last-known-good, its rollback target kept whatever its uptime.
+   */
+  readonly pending?: boolean;
 }
 
-/** A config that crash-looped and was rolled back; stays rejected until the data changes. */
+/** A config that was rolled back; stays rejected until the data changes or a Reload. */
 export interface Rejected {
   readonly config: StoreConfig;
+  /** AGENT_CRASH_LOOP, AGENT_WRITES_FAILING, AGENT_NOT_CONNECTED or AGENT_NOT_DELIVERING. */
+  readonly code: string;
   readonly reason: string;
+  readonly hint: string;
+}
+
+/** What the agent's own metrics say of its writes. */
+export interface DeliveryView {
+  readonly state: DeliveryStateName;
+  /** Empty when reading the agent's metrics is off. */
+  readonly url: string;
+  readonly ok: number;
+  readonly failed: number;
+  readonly lastFailureCode: string;
+  readonly lastOkAt?: Date;
+  /** Why the applied config was not proven (and could not be rolled back). */
+  readonly problem?: Problem;
 }
 
 /** A check whose result was acted upon, and the config it was about. */
@@ -74,6 +96,7 @@ export interface LoopState {
   readonly stateError?: string;
   /** SOURCE_MISSING for --relation paths missing at start that have not appeared since. */
   readonly missing: readonly Problem[];
+  readonly delivery?: DeliveryView;
 }
 
 export const INITIAL_STATE: LoopState = { work: { kind: "starting" }, missing: [] };

@@ -4,6 +4,8 @@ import type { AgentSnapshot, AgentState as RunnerState } from "../agent/runner.j
 import {
   AgentSchema,
   AgentState,
+  DeliverySchema,
+  DeliveryState,
   ExitSchema,
   Phase,
   SourceSchema,
@@ -13,7 +15,7 @@ import {
 import { checkResultMessage, problemMessage, storeMessage } from "../messages.js";
 import { type Problem, problem } from "../problem.js";
 import { sameStore } from "../relation/types.js";
-import type { LoopState } from "./state.js";
+import type { DeliveryView, LoopState } from "./state.js";
 
 const AGENT_STATES: Record<RunnerState, AgentState> = {
   STOPPED: AgentState.STOPPED,
@@ -129,11 +131,24 @@ function baseView(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean)
       message: `the agent with ${desired.address} has not stayed up yet${crash}`,
     };
   }
+  const delivery = state.delivery;
+  if (isDesired && applied.checked && delivery?.problem) {
+    const p = delivery.problem;
+    const message = `${p.message}; ${p.hint}; nothing to roll back to, the agent keeps running`;
+    return { phase: Phase.DEGRADED, ready: runsChecked, message };
+  }
+  if (isDesired && applied.checked && delivery?.state === "FAILING") {
+    const code = delivery.lastFailureCode || "an error";
+    const message = `the agent runs with ${desired.address} but its writes fail (${code})${crash}`;
+    // A store outage must not make every node unready: readiness follows the running config.
+    return { phase: Phase.DEGRADED, ready: runsChecked, message };
+  }
   if (isDesired && applied.checked) {
+    const proof = applied.pending ? "; waiting for the agent's first write to prove it" : "";
     return {
       phase: Phase.RUNNING,
       ready: runsChecked,
-      message: `the agent runs with ${desired.address}${crash}${external}`,
+      message: `the agent runs with ${desired.address}${proof}${crash}${external}`,
     };
   }
   const check = lastCheck?.result;
@@ -152,13 +167,23 @@ function baseView(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean)
   };
 }
 
-/** A config rolled back for crash-looping, as status shows it. */
-function rejectedProblem(rejected: { readonly reason: string }): Problem {
-  return problem(
-    "AGENT_CRASH_LOOP",
-    `rolled back: ${rejected.reason}`,
-    "the agent's last stderr lines say why; fix the store or the agent's flags, then change the relation data or reload (SIGHUP)",
-  );
+const DELIVERY_STATES = {
+  UNKNOWN: DeliveryState.UNKNOWN,
+  WAITING: DeliveryState.WAITING,
+  DELIVERING: DeliveryState.DELIVERING,
+  FAILING: DeliveryState.FAILING,
+} as const;
+
+function deliveryMessage(d: DeliveryView) {
+  return create(DeliverySchema, {
+    state: DELIVERY_STATES[d.state],
+    metricsUrl: d.url,
+    okWrites: BigInt(Math.round(d.ok)),
+    failedWrites: BigInt(Math.round(d.failed)),
+    lastFailureCode: d.lastFailureCode,
+    ...(d.lastOkAt ? { lastOkAt: timestampFromDate(d.lastOkAt) } : {}),
+    ...(d.problem ? { problem: problemMessage(d.problem) } : {}),
+  });
 }
 
 /** The full `parca.sidecar.v1.Status`. */
@@ -203,9 +228,20 @@ export function buildStatus(
         : {}),
       ...(agent.problem ? { problem: problemMessage(agent.problem) } : {}),
     }),
+    ...(state.delivery ? { delivery: deliveryMessage(state.delivery) } : {}),
     agentArgs: agent.running ? [...agent.args] : [],
     message: v.message,
     ...(state.appliedCheck ? { appliedCheck: checkResultMessage(state.appliedCheck) } : {}),
-    ...(state.rejected ? { rejected: problemMessage(rejectedProblem(state.rejected)) } : {}),
+    ...(state.rejected
+      ? {
+          rejected: problemMessage(
+            problem(
+              state.rejected.code,
+              `rolled back: ${state.rejected.reason}`,
+              state.rejected.hint,
+            ),
+          ),
+        }
+      : {}),
   });
 }

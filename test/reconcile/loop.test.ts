@@ -261,7 +261,7 @@ describe("the loop", () => {
     const l = await running(A);
     const lastCheck = l.state().lastCheck;
     l.checker.verdicts.set(A.address, "NOT_SERVING");
-    await l.reconciler.recheckApplied();
+    await l.reconciler.checks.recheckApplied();
     expect(l.state().appliedCheck?.diagnosis?.code).toBe("NOT_SERVING");
     expect(l.state().lastCheck).toBe(lastCheck);
     expect(l.runner.launches).toHaveLength(1);

@@ -29,6 +29,11 @@ export interface TestStoreOptions {
   readonly writeArrow?: boolean;
   /** Make WriteRaw fail with this gRPC status. */
   readonly writeRawStatus?: grpc.status;
+  /**
+   * Refuse every non-empty WriteArrow (a real write) with this gRPC status, while the check's
+   * probes pass: a store over its quota, a tenant disabled. `setWriteStatus` changes it later.
+   */
+  readonly writeStatus?: grpc.status;
   /** Port to bind; 0 picks one. */
   readonly port?: number;
 }
@@ -54,10 +59,20 @@ export class TestStore {
     options: TestStoreOptions,
   ) {
     this.health = options.health ?? "SERVING";
+    this.writeStatus = options.writeStatus;
   }
 
   get address(): string {
     return `127.0.0.1:${this.port}`;
+  }
+
+  /** Non-empty WriteArrow requests accepted so far. */
+  writes = 0;
+  writeStatus: grpc.status | undefined;
+
+  /** From now on, refuse real writes with `code` (OK: accept them again). */
+  setWriteStatus(code: grpc.status): void {
+    this.writeStatus = code;
   }
 
   setHealth(health: Exclude<HealthMode, "missing">): void {
@@ -157,6 +172,11 @@ export class TestStore {
               message: "",
             });
           }
+          const refused = store?.writeStatus;
+          if (refused !== undefined && refused !== grpc.status.OK) {
+            return callback({ code: refused, details: "writes refused", name: "", message: "" });
+          }
+          if (store) store.writes++;
           callback(null, create(WriteArrowResponseSchema));
         };
       }

@@ -5,8 +5,15 @@
 // unless the parent is gone, when its next log line kills it (the real agent dies of SIGPIPE).
 // It refuses unknown flags at once (as Kong does), records every start (argv, token file,
 // environment) as a JSON line in $STANDIN_RECORD and every graceful stop in $STANDIN_RECORD.stops.
+// Given --http-address, the worker really writes: WriteArrow to the store its flags name (token,
+// TLS with the CA of SSL_CERT_FILE), every 200 ms, and serves
+// parca_agent_write_requests_total{code} on /metrics there once the store has answered (with
+// --standin-legacy-metrics: grpc_client_handled_total of Write, as agents before v0.48).
 import { spawn } from "node:child_process";
 import { appendFileSync, readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { connect } from "node:http2";
+import { isIP } from "node:net";
 import { fileURLToPath } from "node:url";
 
 const WORKER_FLAG = "--telemetry-disable-panic-reporting";
@@ -74,7 +81,106 @@ function runAgent() {
       process.exit(3);
     }, Number(crash));
   }
+  if (flag("--http-address")) write();
   setInterval(() => undefined, 1 << 30);
+}
+
+/** Go's names of gRPC codes, as the agent's counter labels them. */
+const GO_CODES = [
+  "OK",
+  "Canceled",
+  "Unknown",
+  "InvalidArgument",
+  "DeadlineExceeded",
+  "NotFound",
+  "AlreadyExists",
+  "PermissionDenied",
+  "ResourceExhausted",
+  "FailedPrecondition",
+  "Aborted",
+  "OutOfRange",
+  "Unimplemented",
+  "Internal",
+  "Unavailable",
+  "DataLoss",
+  "Unauthenticated",
+];
+
+function write() {
+  const address = flag("--remote-store-address") ?? "";
+  const insecure = flag("--remote-store-insecure") === "true";
+  const tokenFile = flag("--remote-store-bearer-token-file");
+  const token = tokenFile
+    ? readFileSync(tokenFile, "utf8").trim()
+    : flag("--remote-store-bearer-token");
+  const counts = new Map();
+  let serving = false;
+  const serve = () => {
+    if (serving) return;
+    serving = true;
+    const listen = flag("--http-address");
+    const colon = listen.lastIndexOf(":");
+    createServer((_req, res) => {
+      const legacy = flag("--standin-legacy-metrics");
+      const lines = [
+        "# HELP go_goroutines Number of goroutines.",
+        "# TYPE go_goroutines gauge",
+        "go_goroutines 42",
+      ];
+      for (const [code, n] of counts) {
+        lines.push(
+          legacy
+            ? `grpc_client_handled_total{grpc_code="${code}",grpc_method="Write",grpc_service="parca.profilestore.v1alpha1.ProfileStoreService",grpc_type="bidi_stream"} ${n}`
+            : `parca_agent_write_requests_total{code="${code}"} ${n}`,
+        );
+      }
+      res
+        .writeHead(200, { "content-type": "text/plain; version=0.0.4" })
+        .end(`${lines.join("\n")}\n`);
+    }).listen(Number(listen.slice(colon + 1)), listen.slice(0, colon).replace(/^\[|\]$/g, ""));
+  };
+  let session;
+  const once = () => {
+    if (!session || session.closed || session.destroyed) {
+      const host = address.slice(0, address.lastIndexOf(":")).replace(/^\[|\]$/g, "");
+      session = insecure
+        ? connect(`http://${address}`)
+        : connect(`https://${address}`, {
+            ...(process.env.SSL_CERT_FILE ? { ca: readFileSync(process.env.SSL_CERT_FILE) } : {}),
+            ...(isIP(host) ? {} : { servername: host }),
+            rejectUnauthorized: flag("--remote-store-insecure-skip-verify") !== "true",
+            ALPNProtocols: ["h2"],
+          });
+      session.on("error", () => undefined);
+    }
+    // WriteArrowRequest{ipc_buffer: "profile"}, framed.
+    const body = Buffer.from([0, 0, 0, 0, 9, 0x0a, 7, ...Buffer.from("profile")]);
+    const stream = session.request({
+      ":method": "POST",
+      ":path": "/parca.profilestore.v1alpha1.ProfileStoreService/WriteArrow",
+      "content-type": "application/grpc",
+      te: "trailers",
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    });
+    let status;
+    stream.on("response", (h) => {
+      status = h["grpc-status"] ?? status;
+    });
+    stream.on("trailers", (t) => {
+      status = t["grpc-status"] ?? status;
+    });
+    stream.on("error", () => undefined);
+    stream.on("close", () => {
+      if (status === undefined) return; // no answer: not connected, nothing counted
+      const code = GO_CODES[Number(status)] ?? "Unknown";
+      counts.set(code, (counts.get(code) ?? 0) + 1);
+      serve();
+    });
+    stream.resume();
+    stream.end(body);
+  };
+  once();
+  setInterval(once, Number(flag("--standin-write-interval-ms") ?? 200));
 }
 
 if (process.env.STANDIN_CHILD === "1") {

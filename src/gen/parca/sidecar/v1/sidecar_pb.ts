@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file parca/sidecar/v1/sidecar.proto.
  */
 export const file_parca_sidecar_v1_sidecar: GenFile = /*@__PURE__*/
-  fileDesc("Ch5wYXJjYS9zaWRlY2FyL3YxL3NpZGVjYXIucHJvdG8SEHBhcmNhLnNpZGVjYXIudjEingMKBlN0YXR1cxImCgVwaGFzZRgBIAEoDjIXLnBhcmNhLnNpZGVjYXIudjEuUGhhc2USKQoHc291cmNlcxgCIAMoCzIYLnBhcmNhLnNpZGVjYXIudjEuU291cmNlEi4KB2Rlc2lyZWQYAyABKAsyHS5wYXJjYS5zaWRlY2FyLnYxLlN0b3JlQ29uZmlnEi4KB2FwcGxpZWQYBCABKAsyHS5wYXJjYS5zaWRlY2FyLnYxLlN0b3JlQ29uZmlnEjEKCmxhc3RfY2hlY2sYBSABKAsyHS5wYXJjYS5zaWRlY2FyLnYxLkNoZWNrUmVzdWx0EiYKBWFnZW50GAYgASgLMhcucGFyY2Euc2lkZWNhci52MS5BZ2VudBISCgphZ2VudF9hcmdzGAcgAygJEg8KB21lc3NhZ2UYCCABKAkSNAoNYXBwbGllZF9jaGVjaxgJIAEoCzIdLnBhcmNhLnNpZGVjYXIudjEuQ2hlY2tSZXN1bHQSKwoIcmVqZWN0ZWQYCyABKAsyGS5wYXJjYS5zaWRlY2FyLnYxLlByb2JsZW0igQEKBlNvdXJjZRIMCgRwYXRoGAEgASgJEhIKCmNvbmZpZ3VyZWQYAiABKAgSKAoFZXJyb3IYAyABKAsyGS5wYXJjYS5zaWRlY2FyLnYxLlByb2JsZW0SKwoId2FybmluZ3MYBCADKAsyGS5wYXJjYS5zaWRlY2FyLnYxLlByb2JsZW0iRAoHUHJvYmxlbRIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkSDAoEaGludBgDIAEoCRIMCgRwYXRoGAQgASgJIkMKC1N0b3JlQ29uZmlnEg8KB2FkZHJlc3MYASABKAkSEAoIaW5zZWN1cmUYAiABKAgSEQoJdG9rZW5fc2V0GAMgASgIItUBCgtDaGVja1Jlc3VsdBIKCgJvaxgBIAEoCBIPCgdhZGRyZXNzGAIgASgJEhAKCGluc2VjdXJlGAMgASgIEicKBnN0YWdlcxgEIAMoCzIXLnBhcmNhLnNpZGVjYXIudjEuU3RhZ2USLAoJZGlhZ25vc2lzGAUgASgLMhkucGFyY2Euc2lkZWNhci52MS5Qcm9ibGVtEisKCHdhcm5pbmdzGAYgAygLMhkucGFyY2Euc2lkZWNhci52MS5Qcm9ibGVtEhMKC2R1cmF0aW9uX21zGAcgASgBIjYKBVN0YWdlEgwKBG5hbWUYASABKAkSCgoCb2sYAiABKAgSEwoLZHVyYXRpb25fbXMYAyABKAEi2gEKBUFnZW50EisKBXN0YXRlGAEgASgOMhwucGFyY2Euc2lkZWNhci52MS5BZ2VudFN0YXRlEgsKA3BpZBgCIAEoBRIQCghyZXN0YXJ0cxgDIAEoDRIuCgpzdGFydGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCglsYXN0X2V4aXQYBSABKAsyFi5wYXJjYS5zaWRlY2FyLnYxLkV4aXQSKgoHcHJvYmxlbRgGIAEoCzIZLnBhcmNhLnNpZGVjYXIudjEuUHJvYmxlbSJhCgRFeGl0EgwKBGNvZGUYASABKAUSDgoGc2lnbmFsGAIgASgJEiYKAmF0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtzdGRlcnJfdGFpbBgEIAMoCSLFAQoMUmVuZGVyUmVzdWx0EhIKCmNvbmZpZ3VyZWQYASABKAgSDgoGcmVhc29uGAIgASgJEiwKBXN0b3JlGAMgASgLMh0ucGFyY2Euc2lkZWNhci52MS5TdG9yZUNvbmZpZxIMCgRhcmd2GAQgAygJEigKBWVycm9yGAUgASgLMhkucGFyY2Euc2lkZWNhci52MS5Qcm9ibGVtEisKCHdhcm5pbmdzGAYgAygLMhkucGFyY2Euc2lkZWNhci52MS5Qcm9ibGVtIhIKEEdldFN0YXR1c1JlcXVlc3QiPQoRR2V0U3RhdHVzUmVzcG9uc2USKAoGc3RhdHVzGAEgASgLMhgucGFyY2Euc2lkZWNhci52MS5TdGF0dXMiFAoSV2F0Y2hTdGF0dXNSZXF1ZXN0Ij8KE1dhdGNoU3RhdHVzUmVzcG9uc2USKAoGc3RhdHVzGAEgASgLMhgucGFyY2Euc2lkZWNhci52MS5TdGF0dXMiEwoRQ2hlY2tTdG9yZVJlcXVlc3QiQwoSQ2hlY2tTdG9yZVJlc3BvbnNlEi0KBnJlc3VsdBgBIAEoCzIdLnBhcmNhLnNpZGVjYXIudjEuQ2hlY2tSZXN1bHQiDwoNUmVsb2FkUmVxdWVzdCI6Cg5SZWxvYWRSZXNwb25zZRIoCgZzdGF0dXMYASABKAsyGC5wYXJjYS5zaWRlY2FyLnYxLlN0YXR1cyqlAQoFUGhhc2USFQoRUEhBU0VfVU5TUEVDSUZJRUQQABIeChpQSEFTRV9XQUlUSU5HX0ZPUl9SRUxBVElPThABEhIKDlBIQVNFX0NIRUNLSU5HEAISEQoNUEhBU0VfUlVOTklORxADEhIKDlBIQVNFX0RFR1JBREVEEAQSFwoTUEhBU0VfSU5WQUxJRF9JTlBVVBAFEhEKDVBIQVNFX1NUT1BQRUQQBirCAQoKQWdlbnRTdGF0ZRIbChdBR0VOVF9TVEFURV9VTlNQRUNJRklFRBAAEhcKE0FHRU5UX1NUQVRFX1NUT1BQRUQQARIYChRBR0VOVF9TVEFURV9TVEFSVElORxACEhcKE0FHRU5UX1NUQVRFX1JVTk5JTkcQAxIYChRBR0VOVF9TVEFURV9TVE9QUElORxAEEhcKE0FHRU5UX1NUQVRFX0JBQ0tPRkYQBRIYChRBR0VOVF9TVEFURV9FWFRFUk5BTBAGMuoCCg5TaWRlY2FyU2VydmljZRJUCglHZXRTdGF0dXMSIi5wYXJjYS5zaWRlY2FyLnYxLkdldFN0YXR1c1JlcXVlc3QaIy5wYXJjYS5zaWRlY2FyLnYxLkdldFN0YXR1c1Jlc3BvbnNlElwKC1dhdGNoU3RhdHVzEiQucGFyY2Euc2lkZWNhci52MS5XYXRjaFN0YXR1c1JlcXVlc3QaJS5wYXJjYS5zaWRlY2FyLnYxLldhdGNoU3RhdHVzUmVzcG9uc2UwARJXCgpDaGVja1N0b3JlEiMucGFyY2Euc2lkZWNhci52MS5DaGVja1N0b3JlUmVxdWVzdBokLnBhcmNhLnNpZGVjYXIudjEuQ2hlY2tTdG9yZVJlc3BvbnNlEksKBlJlbG9hZBIfLnBhcmNhLnNpZGVjYXIudjEuUmVsb2FkUmVxdWVzdBogLnBhcmNhLnNpZGVjYXIudjEuUmVsb2FkUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("Ch5wYXJjYS9zaWRlY2FyL3YxL3NpZGVjYXIucHJvdG8SEHBhcmNhLnNpZGVjYXIudjEizAMKBlN0YXR1cxImCgVwaGFzZRgBIAEoDjIXLnBhcmNhLnNpZGVjYXIudjEuUGhhc2USKQoHc291cmNlcxgCIAMoCzIYLnBhcmNhLnNpZGVjYXIudjEuU291cmNlEi4KB2Rlc2lyZWQYAyABKAsyHS5wYXJjYS5zaWRlY2FyLnYxLlN0b3JlQ29uZmlnEi4KB2FwcGxpZWQYBCABKAsyHS5wYXJjYS5zaWRlY2FyLnYxLlN0b3JlQ29uZmlnEjEKCmxhc3RfY2hlY2sYBSABKAsyHS5wYXJjYS5zaWRlY2FyLnYxLkNoZWNrUmVzdWx0EiYKBWFnZW50GAYgASgLMhcucGFyY2Euc2lkZWNhci52MS5BZ2VudBISCgphZ2VudF9hcmdzGAcgAygJEg8KB21lc3NhZ2UYCCABKAkSNAoNYXBwbGllZF9jaGVjaxgJIAEoCzIdLnBhcmNhLnNpZGVjYXIudjEuQ2hlY2tSZXN1bHQSLAoIZGVsaXZlcnkYCiABKAsyGi5wYXJjYS5zaWRlY2FyLnYxLkRlbGl2ZXJ5EisKCHJlamVjdGVkGAsgASgLMhkucGFyY2Euc2lkZWNhci52MS5Qcm9ibGVtIoEBCgZTb3VyY2USDAoEcGF0aBgBIAEoCRISCgpjb25maWd1cmVkGAIgASgIEigKBWVycm9yGAMgASgLMhkucGFyY2Euc2lkZWNhci52MS5Qcm9ibGVtEisKCHdhcm5pbmdzGAQgAygLMhkucGFyY2Euc2lkZWNhci52MS5Qcm9ibGVtIkQKB1Byb2JsZW0SDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEgwKBGhpbnQYAyABKAkSDAoEcGF0aBgEIAEoCSJDCgtTdG9yZUNvbmZpZxIPCgdhZGRyZXNzGAEgASgJEhAKCGluc2VjdXJlGAIgASgIEhEKCXRva2VuX3NldBgDIAEoCCLVAQoLQ2hlY2tSZXN1bHQSCgoCb2sYASABKAgSDwoHYWRkcmVzcxgCIAEoCRIQCghpbnNlY3VyZRgDIAEoCBInCgZzdGFnZXMYBCADKAsyFy5wYXJjYS5zaWRlY2FyLnYxLlN0YWdlEiwKCWRpYWdub3NpcxgFIAEoCzIZLnBhcmNhLnNpZGVjYXIudjEuUHJvYmxlbRIrCgh3YXJuaW5ncxgGIAMoCzIZLnBhcmNhLnNpZGVjYXIudjEuUHJvYmxlbRITCgtkdXJhdGlvbl9tcxgHIAEoASI2CgVTdGFnZRIMCgRuYW1lGAEgASgJEgoKAm9rGAIgASgIEhMKC2R1cmF0aW9uX21zGAMgASgBItoBCgVBZ2VudBIrCgVzdGF0ZRgBIAEoDjIcLnBhcmNhLnNpZGVjYXIudjEuQWdlbnRTdGF0ZRILCgNwaWQYAiABKAUSEAoIcmVzdGFydHMYAyABKA0SLgoKc3RhcnRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoJbGFzdF9leGl0GAUgASgLMhYucGFyY2Euc2lkZWNhci52MS5FeGl0EioKB3Byb2JsZW0YBiABKAsyGS5wYXJjYS5zaWRlY2FyLnYxLlByb2JsZW0i8AEKCERlbGl2ZXJ5Ei4KBXN0YXRlGAEgASgOMh8ucGFyY2Euc2lkZWNhci52MS5EZWxpdmVyeVN0YXRlEhMKC21ldHJpY3NfdXJsGAIgASgJEhEKCW9rX3dyaXRlcxgDIAEoBBIVCg1mYWlsZWRfd3JpdGVzGAQgASgEEhkKEWxhc3RfZmFpbHVyZV9jb2RlGAUgASgJEi4KCmxhc3Rfb2tfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKB3Byb2JsZW0YByABKAsyGS5wYXJjYS5zaWRlY2FyLnYxLlByb2JsZW0iYQoERXhpdBIMCgRjb2RlGAEgASgFEg4KBnNpZ25hbBgCIAEoCRImCgJhdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLc3RkZXJyX3RhaWwYBCADKAkixQEKDFJlbmRlclJlc3VsdBISCgpjb25maWd1cmVkGAEgASgIEg4KBnJlYXNvbhgCIAEoCRIsCgVzdG9yZRgDIAEoCzIdLnBhcmNhLnNpZGVjYXIudjEuU3RvcmVDb25maWcSDAoEYXJndhgEIAMoCRIoCgVlcnJvchgFIAEoCzIZLnBhcmNhLnNpZGVjYXIudjEuUHJvYmxlbRIrCgh3YXJuaW5ncxgGIAMoCzIZLnBhcmNhLnNpZGVjYXIudjEuUHJvYmxlbSISChBHZXRTdGF0dXNSZXF1ZXN0Ij0KEUdldFN0YXR1c1Jlc3BvbnNlEigKBnN0YXR1cxgBIAEoCzIYLnBhcmNhLnNpZGVjYXIudjEuU3RhdHVzIhQKEldhdGNoU3RhdHVzUmVxdWVzdCI/ChNXYXRjaFN0YXR1c1Jlc3BvbnNlEigKBnN0YXR1cxgBIAEoCzIYLnBhcmNhLnNpZGVjYXIudjEuU3RhdHVzIhMKEUNoZWNrU3RvcmVSZXF1ZXN0IkMKEkNoZWNrU3RvcmVSZXNwb25zZRItCgZyZXN1bHQYASABKAsyHS5wYXJjYS5zaWRlY2FyLnYxLkNoZWNrUmVzdWx0Ig8KDVJlbG9hZFJlcXVlc3QiOgoOUmVsb2FkUmVzcG9uc2USKAoGc3RhdHVzGAEgASgLMhgucGFyY2Euc2lkZWNhci52MS5TdGF0dXMqpQEKBVBoYXNlEhUKEVBIQVNFX1VOU1BFQ0lGSUVEEAASHgoaUEhBU0VfV0FJVElOR19GT1JfUkVMQVRJT04QARISCg5QSEFTRV9DSEVDS0lORxACEhEKDVBIQVNFX1JVTk5JTkcQAxISCg5QSEFTRV9ERUdSQURFRBAEEhcKE1BIQVNFX0lOVkFMSURfSU5QVVQQBRIRCg1QSEFTRV9TVE9QUEVEEAYqwgEKCkFnZW50U3RhdGUSGwoXQUdFTlRfU1RBVEVfVU5TUEVDSUZJRUQQABIXChNBR0VOVF9TVEFURV9TVE9QUEVEEAESGAoUQUdFTlRfU1RBVEVfU1RBUlRJTkcQAhIXChNBR0VOVF9TVEFURV9SVU5OSU5HEAMSGAoUQUdFTlRfU1RBVEVfU1RPUFBJTkcQBBIXChNBR0VOVF9TVEFURV9CQUNLT0ZGEAUSGAoUQUdFTlRfU1RBVEVfRVhURVJOQUwQBiqiAQoNRGVsaXZlcnlTdGF0ZRIeChpERUxJVkVSWV9TVEFURV9VTlNQRUNJRklFRBAAEhoKFkRFTElWRVJZX1NUQVRFX1VOS05PV04QARIaChZERUxJVkVSWV9TVEFURV9XQUlUSU5HEAISHQoZREVMSVZFUllfU1RBVEVfREVMSVZFUklORxADEhoKFkRFTElWRVJZX1NUQVRFX0ZBSUxJTkcQBDLqAgoOU2lkZWNhclNlcnZpY2USVAoJR2V0U3RhdHVzEiIucGFyY2Euc2lkZWNhci52MS5HZXRTdGF0dXNSZXF1ZXN0GiMucGFyY2Euc2lkZWNhci52MS5HZXRTdGF0dXNSZXNwb25zZRJcCgtXYXRjaFN0YXR1cxIkLnBhcmNhLnNpZGVjYXIudjEuV2F0Y2hTdGF0dXNSZXF1ZXN0GiUucGFyY2Euc2lkZWNhci52MS5XYXRjaFN0YXR1c1Jlc3BvbnNlMAESVwoKQ2hlY2tTdG9yZRIjLnBhcmNhLnNpZGVjYXIudjEuQ2hlY2tTdG9yZVJlcXVlc3QaJC5wYXJjYS5zaWRlY2FyLnYxLkNoZWNrU3RvcmVSZXNwb25zZRJLCgZSZWxvYWQSHy5wYXJjYS5zaWRlY2FyLnYxLlJlbG9hZFJlcXVlc3QaIC5wYXJjYS5zaWRlY2FyLnYxLlJlbG9hZFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * Status is everything the sidecar knows about its sources, its check and its agent.
@@ -80,7 +80,15 @@ export type Status = Message<"parca.sidecar.v1.Status"> & {
   appliedCheck?: CheckResult | undefined;
 
   /**
-   * Why `desired` is not what runs, after it was tried: AGENT_CRASH_LOOP when it was rolled back.
+   * Whether the agent's writes reach the store, from the agent's own metrics.
+   *
+   * @generated from field: parca.sidecar.v1.Delivery delivery = 10;
+   */
+  delivery?: Delivery | undefined;
+
+  /**
+   * Why `desired` is not what runs, after it was tried: AGENT_CRASH_LOOP, AGENT_WRITES_FAILING,
+   * AGENT_NOT_CONNECTED or AGENT_NOT_DELIVERING when it was rolled back.
    *
    * @generated from field: parca.sidecar.v1.Problem rejected = 11;
    */
@@ -316,6 +324,60 @@ export const AgentSchema: GenMessage<Agent> = /*@__PURE__*/
   messageDesc(file_parca_sidecar_v1_sidecar, 6);
 
 /**
+ * Delivery is what the agent's own metrics say of its writes (counts since the agent started).
+ *
+ * @generated from message parca.sidecar.v1.Delivery
+ */
+export type Delivery = Message<"parca.sidecar.v1.Delivery"> & {
+  /**
+   * @generated from field: parca.sidecar.v1.DeliveryState state = 1;
+   */
+  state: DeliveryState;
+
+  /**
+   * @generated from field: string metrics_url = 2;
+   */
+  metricsUrl: string;
+
+  /**
+   * @generated from field: uint64 ok_writes = 3;
+   */
+  okWrites: bigint;
+
+  /**
+   * @generated from field: uint64 failed_writes = 4;
+   */
+  failedWrites: bigint;
+
+  /**
+   * Go's name of the code of the latest failed writes ("Unauthenticated", "ResourceExhausted" …).
+   *
+   * @generated from field: string last_failure_code = 5;
+   */
+  lastFailureCode: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp last_ok_at = 6;
+   */
+  lastOkAt?: Timestamp | undefined;
+
+  /**
+   * Why a newly applied config was not proven: AGENT_WRITES_FAILING, AGENT_NOT_CONNECTED,
+   * AGENT_NOT_DELIVERING.
+   *
+   * @generated from field: parca.sidecar.v1.Problem problem = 7;
+   */
+  problem?: Problem | undefined;
+};
+
+/**
+ * Describes the message parca.sidecar.v1.Delivery.
+ * Use `create(DeliverySchema)` to create a new message.
+ */
+export const DeliverySchema: GenMessage<Delivery> = /*@__PURE__*/
+  messageDesc(file_parca_sidecar_v1_sidecar, 7);
+
+/**
  * Exit is how the agent last exited.
  *
  * @generated from message parca.sidecar.v1.Exit
@@ -347,7 +409,7 @@ export type Exit = Message<"parca.sidecar.v1.Exit"> & {
  * Use `create(ExitSchema)` to create a new message.
  */
 export const ExitSchema: GenMessage<Exit> = /*@__PURE__*/
-  messageDesc(file_parca_sidecar_v1_sidecar, 7);
+  messageDesc(file_parca_sidecar_v1_sidecar, 8);
 
 /**
  * RenderResult is what `parca-agent-sidecar render` prints.
@@ -391,7 +453,7 @@ export type RenderResult = Message<"parca.sidecar.v1.RenderResult"> & {
  * Use `create(RenderResultSchema)` to create a new message.
  */
 export const RenderResultSchema: GenMessage<RenderResult> = /*@__PURE__*/
-  messageDesc(file_parca_sidecar_v1_sidecar, 8);
+  messageDesc(file_parca_sidecar_v1_sidecar, 9);
 
 /**
  * GetStatusRequest is empty.
@@ -406,7 +468,7 @@ export type GetStatusRequest = Message<"parca.sidecar.v1.GetStatusRequest"> & {
  * Use `create(GetStatusRequestSchema)` to create a new message.
  */
 export const GetStatusRequestSchema: GenMessage<GetStatusRequest> = /*@__PURE__*/
-  messageDesc(file_parca_sidecar_v1_sidecar, 9);
+  messageDesc(file_parca_sidecar_v1_sidecar, 10);
 
 /**
  * GetStatusResponse holds the current status.
@@ -425,7 +487,7 @@ export type GetStatusResponse = Message<"parca.sidecar.v1.GetStatusResponse"> & 
  * Use `create(GetStatusResponseSchema)` to create a new message.
  */
 export const GetStatusResponseSchema: GenMessage<GetStatusResponse> = /*@__PURE__*/
-  messageDesc(file_parca_sidecar_v1_sidecar, 10);
+  messageDesc(file_parca_sidecar_v1_sidecar, 11);
 
 /**
  * WatchStatusRequest is empty.
@@ -440,7 +502,7 @@ export type WatchStatusRequest = Message<"parca.sidecar.v1.WatchStatusRequest"> 
  * Use `create(WatchStatusRequestSchema)` to create a new message.
  */
 export const WatchStatusRequestSchema: GenMessage<WatchStatusRequest> = /*@__PURE__*/
-  messageDesc(file_parca_sidecar_v1_sidecar, 11);
+  messageDesc(file_parca_sidecar_v1_sidecar, 12);
 
 /**
  * WatchStatusResponse holds one status of the stream.
@@ -459,7 +521,7 @@ export type WatchStatusResponse = Message<"parca.sidecar.v1.WatchStatusResponse"
  * Use `create(WatchStatusResponseSchema)` to create a new message.
  */
 export const WatchStatusResponseSchema: GenMessage<WatchStatusResponse> = /*@__PURE__*/
-  messageDesc(file_parca_sidecar_v1_sidecar, 12);
+  messageDesc(file_parca_sidecar_v1_sidecar, 13);
 
 /**
  * CheckStoreRequest is empty: the check always targets the current desired config.
@@ -474,7 +536,7 @@ export type CheckStoreRequest = Message<"parca.sidecar.v1.CheckStoreRequest"> & 
  * Use `create(CheckStoreRequestSchema)` to create a new message.
  */
 export const CheckStoreRequestSchema: GenMessage<CheckStoreRequest> = /*@__PURE__*/
-  messageDesc(file_parca_sidecar_v1_sidecar, 13);
+  messageDesc(file_parca_sidecar_v1_sidecar, 14);
 
 /**
  * CheckStoreResponse holds the result of the check.
@@ -493,7 +555,7 @@ export type CheckStoreResponse = Message<"parca.sidecar.v1.CheckStoreResponse"> 
  * Use `create(CheckStoreResponseSchema)` to create a new message.
  */
 export const CheckStoreResponseSchema: GenMessage<CheckStoreResponse> = /*@__PURE__*/
-  messageDesc(file_parca_sidecar_v1_sidecar, 14);
+  messageDesc(file_parca_sidecar_v1_sidecar, 15);
 
 /**
  * ReloadRequest is empty.
@@ -508,7 +570,7 @@ export type ReloadRequest = Message<"parca.sidecar.v1.ReloadRequest"> & {
  * Use `create(ReloadRequestSchema)` to create a new message.
  */
 export const ReloadRequestSchema: GenMessage<ReloadRequest> = /*@__PURE__*/
-  messageDesc(file_parca_sidecar_v1_sidecar, 15);
+  messageDesc(file_parca_sidecar_v1_sidecar, 16);
 
 /**
  * ReloadResponse holds the status after the reload.
@@ -527,7 +589,7 @@ export type ReloadResponse = Message<"parca.sidecar.v1.ReloadResponse"> & {
  * Use `create(ReloadResponseSchema)` to create a new message.
  */
 export const ReloadResponseSchema: GenMessage<ReloadResponse> = /*@__PURE__*/
-  messageDesc(file_parca_sidecar_v1_sidecar, 16);
+  messageDesc(file_parca_sidecar_v1_sidecar, 17);
 
 /**
  * Phase is where the sidecar stands with the relation, the check and the agent.
@@ -624,6 +686,52 @@ export enum AgentState {
  */
 export const AgentStateSchema: GenEnum<AgentState> = /*@__PURE__*/
   enumDesc(file_parca_sidecar_v1_sidecar, 1);
+
+/**
+ * DeliveryState: whether the agent's writes reach the store.
+ *
+ * @generated from enum parca.sidecar.v1.DeliveryState
+ */
+export enum DeliveryState {
+  /**
+   * @generated from enum value: DELIVERY_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * No metrics expected and none seen (an older agent, metrics off): blocks nothing.
+   *
+   * @generated from enum value: DELIVERY_STATE_UNKNOWN = 1;
+   */
+  UNKNOWN = 1,
+
+  /**
+   * Metrics expected or answering, no OK write yet.
+   *
+   * @generated from enum value: DELIVERY_STATE_WAITING = 2;
+   */
+  WAITING = 2,
+
+  /**
+   * An OK write in the last 5 minutes.
+   *
+   * @generated from enum value: DELIVERY_STATE_DELIVERING = 3;
+   */
+  DELIVERING = 3,
+
+  /**
+   * Failed writes and no OK write in the last 2 minutes.
+   *
+   * @generated from enum value: DELIVERY_STATE_FAILING = 4;
+   */
+  FAILING = 4,
+}
+
+/**
+ * Describes the enum parca.sidecar.v1.DeliveryState.
+ */
+export const DeliveryStateSchema: GenEnum<DeliveryState> = /*@__PURE__*/
+  enumDesc(file_parca_sidecar_v1_sidecar, 2);
 
 /**
  * SidecarService reports and drives the sidecar that keeps parca-agent pointed at its store.
