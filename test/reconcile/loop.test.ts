@@ -23,6 +23,16 @@ interface LoopOptions {
   readonly unverified?: "hold" | "apply";
   readonly known?: MemoryKnownGood;
   readonly unsettledSince?: () => number | undefined;
+  /** Read the agent's metrics (from `metrics` below), expected from the start or not. */
+  readonly delivery?: { readonly expected: boolean };
+}
+
+/** What the fake agent's /metrics answers: its counters, or nothing at all. */
+interface AgentMetrics {
+  answers: boolean;
+  ok: number;
+  failed: number;
+  code: string;
 }
 
 function loop(options: LoopOptions = {}) {
@@ -33,6 +43,15 @@ function loop(options: LoopOptions = {}) {
   const { log, secrets } = capturedLogger("silent");
   const counted: string[] = [];
   const reactions: (number | undefined)[] = [];
+  const metrics: AgentMetrics = { answers: false, ok: 0, failed: 0, code: "Unauthenticated" };
+  let seen = false;
+  const text = () =>
+    [
+      ...(metrics.ok ? [`parca_agent_write_requests_total{code="OK"} ${metrics.ok}`] : []),
+      ...(metrics.failed
+        ? [`parca_agent_write_requests_total{code="${metrics.code}"} ${metrics.failed}`]
+        : []),
+    ].join("\n");
   const reconciler = new Reconciler({
     sources,
     baseArgs: ["--node=n1"],
@@ -52,9 +71,28 @@ function loop(options: LoopOptions = {}) {
       applied: (ms) => reactions.push(ms),
     },
     ...(options.unsettledSince ? { unsettledSince: options.unsettledSince } : {}),
+    ...(options.delivery
+      ? {
+          delivery: {
+            url: "http://agent/metrics",
+            timeoutMs: 60_000,
+            expected: options.delivery.expected,
+            memory: {
+              seen: async () => seen,
+              markSeen: async () => {
+                seen = true;
+              },
+            },
+            scrape: async () =>
+              metrics.answers
+                ? ({ kind: "answered", text: text() } as const)
+                : ({ kind: "unreachable", error: "ECONNREFUSED" } as const),
+          },
+        }
+      : {}),
   });
   const state = (): LoopState => reconciler.state;
-  return { sources, checker, runner, known, reconciler, state, counted, reactions };
+  return { sources, checker, runner, known, reconciler, state, counted, reactions, metrics };
 }
 
 /** A loop started with `config` applied. */
@@ -303,6 +341,119 @@ describe("the loop", () => {
     l.checker.release();
     await started;
     expect(l.runner.addresses()).toEqual([A.address, B.address]);
+  });
+});
+
+describe("delivery: a new config proves itself with an OK write of the agent", () => {
+  /** A loop whose agent delivered with A: metrics are expected from the next agent on. */
+  async function delivering() {
+    const l = await running(A, { delivery: { expected: true } });
+    l.metrics.answers = true;
+    l.metrics.ok = 3;
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(l.state().delivery?.state).toBe("DELIVERING");
+    expect(l.known.saved?.current).toEqual(A);
+    return l;
+  }
+
+  it("stays pending (not the last-known-good, rollback target kept) until an OK write", async () => {
+    const l = await delivering();
+    l.metrics.ok = 0;
+    l.sources.set(B);
+    await l.reconciler.trigger();
+    expect(l.state().applied).toMatchObject({ config: B, pending: true, rollbackTo: A });
+    expect(l.known.saved?.current).toEqual(A);
+    // --min-uptime-ms passes: a pending config keeps its rollback target.
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(l.state().applied?.rollbackTo).toEqual(A);
+    l.metrics.ok = 1;
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(l.state().applied?.pending).toBe(false);
+    expect(l.known.saved?.current).toEqual(B);
+    expect(l.state().delivery?.state).toBe("DELIVERING");
+    const status = buildStatus(
+      l.state(),
+      l.runner.snapshot(),
+      view(l.state(), l.runner.snapshot(), false),
+      [],
+    );
+    expect(status.phase).toBe(Phase.RUNNING);
+  });
+
+  it("failed writes until the timeout: rolled back, AGENT_WRITES_FAILING naming the agent's code", async () => {
+    const l = await delivering();
+    l.metrics.ok = 0;
+    l.sources.set(B);
+    await l.reconciler.trigger();
+    l.metrics.failed = 7;
+    l.metrics.code = "ResourceExhausted";
+    await vi.advanceTimersByTimeAsync(59_000);
+    expect(l.runner.addresses()).toEqual([A.address, B.address]);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(l.runner.addresses()).toEqual([A.address, B.address, A.address]);
+    expect(l.state().rejected).toMatchObject({ config: B, code: "AGENT_WRITES_FAILING" });
+    expect(l.state().rejected?.reason).toContain("ResourceExhausted");
+    expect(l.known.saved?.current).toEqual(A);
+    // Not tried again for the same data; a reload tries it again.
+    await l.reconciler.trigger();
+    expect(l.runner.launches).toHaveLength(3);
+    await l.reconciler.reload();
+    expect(l.runner.addresses().at(-1)).toBe(B.address);
+  });
+
+  it("metrics that never answer: AGENT_NOT_CONNECTED; answering without a write: AGENT_NOT_DELIVERING", async () => {
+    const l = await delivering();
+    l.metrics.answers = false;
+    l.sources.set(B);
+    await l.reconciler.trigger();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(l.state().rejected?.code).toBe("AGENT_NOT_CONNECTED");
+    expect(l.runner.addresses().at(-1)).toBe(A.address);
+
+    l.metrics.answers = true;
+    l.metrics.ok = 0;
+    l.sources.set(C);
+    await l.reconciler.trigger();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(l.state().rejected?.code).toBe("AGENT_NOT_DELIVERING");
+    expect(l.runner.addresses().at(-1)).toBe(A.address);
+  });
+
+  it("nothing to roll back to: DEGRADED and reported, the agent left running, no restart", async () => {
+    const l = await running(A, { delivery: { expected: true } });
+    l.metrics.answers = true;
+    l.metrics.failed = 2;
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(l.runner.launches).toHaveLength(1);
+    expect(l.state().delivery?.problem?.code).toBe("AGENT_WRITES_FAILING");
+    const v = view(l.state(), l.runner.snapshot(), false);
+    expect(v.phase).toBe(Phase.DEGRADED);
+    expect(v.ready).toBe(true);
+    await vi.advanceTimersByTimeAsync(600_000);
+    expect(l.runner.launches).toHaveLength(1);
+  });
+
+  it("no metrics expected or seen: not pending, the last-known-good at once, UNKNOWN blocks nothing", async () => {
+    const l = await running(A, { delivery: { expected: false } });
+    expect(l.state().applied?.pending).toBeUndefined();
+    expect(l.known.saved?.current).toEqual(A);
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(l.state().delivery?.state).toBe("UNKNOWN");
+    expect(view(l.state(), l.runner.snapshot(), false).phase).toBe(Phase.RUNNING);
+  });
+
+  it("delivery failing later: DEGRADED, readiness as the running config, never a restart", async () => {
+    const l = await delivering();
+    for (let minute = 1; minute <= 6; minute++) {
+      l.metrics.failed += 5;
+      await vi.advanceTimersByTimeAsync(60_000);
+    }
+    expect(l.state().delivery?.state).toBe("FAILING");
+    expect(view(l.state(), l.runner.snapshot(), false)).toMatchObject({
+      phase: Phase.DEGRADED,
+      ready: true,
+    });
+    expect(l.runner.launches).toHaveLength(1);
   });
 });
 

@@ -1,0 +1,91 @@
+// The real `run` process with a stand-in agent that really writes: delivery is read from the
+// agent's own metrics, and a config whose writes do not arrive is rolled back.
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { describe, expect, it } from "vitest";
+import { DeliveryState, Phase } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
+import { makePki } from "../support/certs.js";
+import { cleanUpAfterEach, startSidecar, startStore } from "../support/e2e.js";
+import { freePort } from "../support/ingress.js";
+import { standinRun, waitFor } from "../support/procs.js";
+import { plaintext, writeRelation } from "../support/relation.js";
+import { tempDir } from "../support/tmp.js";
+
+cleanUpAfterEach();
+
+/** A sidecar whose stand-in agent writes, delivering to a first plaintext store. */
+async function delivering(extra: string[] = []) {
+  const dir = await tempDir();
+  const relation = join(dir, "relation.json");
+  const first = await startStore();
+  await writeRelation(relation, plaintext(first.address));
+  const port = await freePort();
+  const sc = await startSidecar(
+    [
+      ...standinRun(relation, join(dir, "state")),
+      ...["--delivery-timeout-ms", "4000", "--stop-timeout-ms", "2000", ...extra],
+      "--",
+      `--http-address=127.0.0.1:${port}`,
+    ],
+    { STANDIN_RECORD: join(dir, "starts.jsonl") },
+  );
+  const st = await sc.waitStatus(
+    "DELIVERING",
+    (s) => s.phase === Phase.RUNNING && s.delivery?.state === DeliveryState.DELIVERING,
+  );
+  expect(st.delivery?.metricsUrl).toBe(`http://127.0.0.1:${port}/metrics`);
+  expect(Number(st.delivery?.okWrites)).toBeGreaterThan(0);
+  await waitFor("writes at the store", () => first.writes > 0);
+  return { sc, dir, relation, first };
+}
+
+describe("delivery", () => {
+  it("a store that passes every probe but refuses the agent's writes: rolled back, AGENT_WRITES_FAILING", async () => {
+    const { sc, relation, first } = await delivering();
+    const quota = await startStore({ writeStatus: grpc.status.RESOURCE_EXHAUSTED });
+    await writeRelation(relation, plaintext(quota.address));
+    const pending = await sc.waitStatus(
+      "the new config running",
+      (s) => s.applied?.address === quota.address,
+    );
+    expect(pending.message).toContain("waiting for the agent's first write");
+    const rolled = await sc.waitStatus(
+      "the rollback",
+      (s) => s.rejected?.code === "AGENT_WRITES_FAILING",
+    );
+    expect(rolled.rejected?.message).toContain("ResourceExhausted");
+    await sc.waitStatus(
+      "back on the first store, delivering",
+      (s) => s.applied?.address === first.address && s.delivery?.state === DeliveryState.DELIVERING,
+    );
+    const now = await sc.status();
+    expect(now.phase).toBe(Phase.DEGRADED);
+    expect(now.desired?.address).toBe(quota.address);
+  });
+
+  it("a store the sidecar trusts through --ca-file but the agent does not: AGENT_NOT_CONNECTED", async () => {
+    const pki = makePki();
+    const dir = await tempDir();
+    const caFile = join(dir, "ca.pem");
+    await writeFile(caFile, pki.ca.certPem);
+    const { sc, relation, first } = await delivering(["--ca-file", caFile]);
+    const tls = await startStore({ tls: { leaf: pki.leaf } });
+    await writeRelation(relation, {
+      "remote-store-address": `localhost:${tls.port}`,
+      "remote-store-insecure": "false",
+    });
+    const checked = await sc.waitStatus(
+      "the check passed",
+      (s) => s.lastCheck?.address === `localhost:${tls.port}`,
+    );
+    expect(checked.lastCheck?.ok).toBe(true);
+    const rolled = await sc.waitStatus(
+      "the rollback",
+      (s) => s.rejected?.code === "AGENT_NOT_CONNECTED",
+    );
+    expect(rolled.rejected?.hint).toContain("CA");
+    await sc.waitStatus("back on the first store", (s) => s.applied?.address === first.address);
+    expect(tls.writes).toBe(0);
+  });
+});
