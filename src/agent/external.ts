@@ -1,12 +1,15 @@
 import { execa } from "execa";
 import type { Logger } from "pino";
 import { writeFileAtomic } from "../core/atomic.js";
+import { everyJittered } from "../core/backoff.js";
 import { errnoOrMessage } from "../core/errors.js";
 import { Listeners } from "../core/listeners.js";
 import { SerialQueue } from "../core/serial-queue.js";
 import type { Secrets } from "../log.js";
+import type { Problem } from "../problem.js";
 import { redactArgv } from "./flags.js";
 import { type FlagsFormat, FlagsFormatError, formatFlagsFile } from "./flags-file.js";
+import type { AgentLocator, Seen, Verification } from "./locate.js";
 import {
   type AgentSnapshot,
   type ExitInfo,
@@ -27,6 +30,10 @@ export interface ExternalOptions {
   readonly env: NodeJS.ProcessEnv;
   readonly log: Logger;
   readonly secrets: Secrets;
+  /** How to find the running agent, to verify what runs (never to signal it). */
+  readonly locator?: AgentLocator;
+  /** How often what runs is looked at again, finding the agent afresh. */
+  readonly verifyEveryMs?: number;
 }
 
 /**
@@ -42,6 +49,10 @@ export class ExternalRunner implements Runner {
   private startedAt: Date | undefined;
   private lastExit: ExitInfo | undefined;
   private error: string | undefined;
+  /** The agent process last found, and what keeps it from running as rendered. */
+  private seen: Seen | undefined;
+  private problem: Problem | undefined;
+  private stopLooking: (() => void) | undefined;
 
   constructor(private readonly options: ExternalOptions) {}
 
@@ -59,6 +70,11 @@ export class ExternalRunner implements Runner {
       running: this.running,
       args: this.launch && this.running ? redactArgv(this.launch.argv) : [],
       ...(this.error ? { error: this.error } : {}),
+      ...(this.running && this.problem ? { problem: this.problem } : {}),
+      ...(this.seen && this.running ? { pid: this.seen.pid } : {}),
+      ...(this.options.locator === undefined && this.running
+        ? { notice: "the running agent is not verified (give --agent-pidfile or --agent-unit)" }
+        : {}),
     };
   }
 
@@ -85,11 +101,49 @@ export class ExternalRunner implements Runner {
       this.launch = launch;
       if (options.restartCommand === undefined) {
         this.succeeded("flags_written", "flags file written; no restart command to run");
+        await this.verify(launch, { restarted: false, before: undefined });
         return;
       }
+      // The agent before the restart: the restart must show a new process.
+      const before = await this.options.locator?.current();
       const ok = await this.runCommand(options.restartCommand, launch, "restart");
-      if (ok) this.succeeded("agent_restarted", "restart command succeeded");
+      if (!ok) return;
+      this.succeeded("agent_restarted", "restart command succeeded");
+      await this.verify(launch, { restarted: true, before });
     });
+  }
+
+  /** What runs, compared with the launch: after a restart, a new process must show. */
+  private async verify(
+    launch: Launch,
+    { restarted, before }: { readonly restarted: boolean; readonly before: Seen | undefined },
+  ): Promise<void> {
+    const locator = this.options.locator;
+    if (locator === undefined) return;
+    const found = restarted
+      ? await locator.afterRestart(before, launch)
+      : await locator.now(launch);
+    this.report(found);
+    this.stopLooking ??= everyJittered(
+      this.options.verifyEveryMs ?? 30_000,
+      () =>
+        void this.queue.run(async () => {
+          if (this.running && this.launch) this.report(await locator.now(this.launch));
+        }),
+      { unref: true },
+    );
+  }
+
+  private report(found: Verification): void {
+    if (found.seen) this.seen = found.seen;
+    const before = this.problem?.code;
+    this.problem = found.problem;
+    if (found.problem && found.problem.code !== before)
+      this.options.log.warn(
+        { event: "agent_unverified", code: found.problem.code },
+        found.problem.message,
+      );
+    this.listeners.emit({ type: "state" });
   }
 
   stop(): Promise<void> {

@@ -35,6 +35,11 @@ function readExe(pid: number): string | undefined {
   }
 }
 
+/** A process's start time (field 22 of /proc/PID/stat), or undefined when it is gone. */
+export function startTimeOf(pid: number): string | undefined {
+  return readStat(pid)?.startTime;
+}
+
 export function identify(pid: number): ProcessIdentity | undefined {
   const stat = readStat(pid);
   const exe = readExe(pid);

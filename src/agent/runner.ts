@@ -25,6 +25,8 @@ export interface AgentSnapshot {
   readonly error?: string;
   /** What keeps the agent from running as rendered (AGENT_START_FAILED, …), if anything. */
   readonly problem?: Problem;
+  /** Something status should say about the agent that is not a problem. */
+  readonly notice?: string;
 }
 
 /** What to run the agent with. */

@@ -11,7 +11,7 @@ import { type Problem, problem } from "../problem.js";
 import { redactArgv } from "./flags.js";
 import { reapGroup, stopAgentGroup } from "./group.js";
 import { Pidfile, STATE_MARKER } from "./pidfile.js";
-import { identify } from "./proc.js";
+import { cmdline, identify } from "./proc.js";
 import {
   type AgentSnapshot,
   type AgentState,
@@ -22,6 +22,7 @@ import {
   TAIL_LINES,
 } from "./runner.js";
 import { writeTokenFile } from "./token-file.js";
+import { argsDrift, driftedFlags } from "./verify.js";
 
 export interface SupervisorOptions {
   readonly agentPath: string;
@@ -49,6 +50,9 @@ interface Child {
   /** Settles when the exit was handled: output read, exit recorded. */
   readonly done: Promise<void>;
 }
+
+/** When the agent's argv is looked at a second time after its start. */
+const ARGS_RECHECK_MS = 2000;
 
 /** How long a crash report waits for the agent's last output lines. */
 const OUTPUT_GRACE_MS = 100;
@@ -200,9 +204,26 @@ export class Supervisor implements Runner {
     };
     this.child = child;
     this.forward(subprocess);
+    this.verifyArgs(child);
+    // A wrapper script may exec the agent with flags of its own: looked at again in a moment.
+    setTimeout(() => this.verifyArgs(child), ARGS_RECHECK_MS).unref();
     if (identity) await this.pidfile.write(identity, pid);
     log.info({ event: "agent_started", pid, args: redactArgv(launch.argv) }, "agent started");
     if (this.child === child) this.setState("RUNNING");
+  }
+
+  /** The leader's real argv must carry the rendered managed flags (AGENT_ARGS_DRIFT). */
+  private verifyArgs(child: Child): void {
+    if (this.child !== child) return;
+    const argv = cmdline(child.pgid);
+    const drift = argv ? driftedFlags(argv, child.launch.argv) : [];
+    const before = this.problem?.code;
+    this.problem = drift.length > 0 ? argsDrift(drift, child.pgid) : undefined;
+    if (this.problem?.code !== before) {
+      if (this.problem)
+        this.options.log.warn({ event: "agent_args_drift", flags: drift }, this.problem.message);
+      this.listeners.emit({ type: "state" });
+    }
   }
 
   private forward(subprocess: ResultPromise): void {

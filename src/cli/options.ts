@@ -90,6 +90,8 @@ const OPTIONS: Readonly<Record<string, OptionSpec>> = {
   // Default: the agent's --http-address in the base args, else 127.0.0.1:7071; "off" disables.
   "agent-metrics-url": { kind: "string", commands: RUN, env: true },
   "delivery-timeout-ms": { kind: "count", commands: RUN, env: true, default: 180_000 },
+  "agent-pidfile": { kind: "string", commands: RUN, env: true },
+  "agent-unit": { kind: "string", commands: RUN, env: true },
   // "pretty" on a TTY: runConfig decides.
   "log-format": {
     kind: "string",

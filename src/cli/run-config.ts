@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import { CommandSyntaxError, splitCommand } from "../agent/command.js";
 import type { TokenMode } from "../agent/flags.js";
 import type { FlagsFormat } from "../agent/flags-file.js";
+import { type AgentLocation, UNIT_NAME } from "../agent/locate.js";
 import { splitHostPort } from "../core/host-port.js";
 import { metricsUrlFromArgs } from "../delivery/scrape.js";
 import type { LogFormat } from "../log.js";
@@ -37,6 +38,8 @@ export interface RunConfig {
   /** The agent's /metrics; undefined when reading it is off. */
   readonly agentMetricsUrl: string | undefined;
   readonly deliveryTimeoutMs: number;
+  /** External mode: how to find the running agent to verify it. */
+  readonly agentLocation?: AgentLocation;
   readonly logLevel: string;
   readonly logFormat: LogFormat;
   readonly baseArgs: readonly string[];
@@ -104,6 +107,19 @@ export function runConfig(options: Options, isTty: boolean): RunConfig {
       "--flags-file, --restart-command and --stop-command are for --mode external",
     );
   }
+  const pidfile = options.optionalString("agent-pidfile");
+  const unit = options.optionalString("agent-unit");
+  if ((pidfile || unit) && mode !== "external")
+    throw new UsageError("--agent-pidfile and --agent-unit are for --mode external");
+  if (pidfile && unit)
+    throw new UsageError("give one of --agent-pidfile and --agent-unit, not both");
+  if (unit !== undefined && !UNIT_NAME.test(unit))
+    throw new UsageError(`--agent-unit ${JSON.stringify(unit)} is not a systemd unit name`);
+  const agentLocation: AgentLocation | undefined = pidfile
+    ? { kind: "pidfile", path: resolve(pidfile) }
+    : unit
+      ? { kind: "unit", name: unit }
+      : undefined;
   const relations = options.strings("relation");
   if (relations.length === 0)
     throw new UsageError("run needs at least one --relation PATH (or PARCA_SIDECAR_RELATION)");
@@ -137,6 +153,7 @@ export function runConfig(options: Options, isTty: boolean): RunConfig {
     recheckMs: options.count("recheck-ms"),
     agentMetricsUrl: metricsUrl(options.optionalString("agent-metrics-url"), options.baseArgs),
     deliveryTimeoutMs: positive("delivery-timeout-ms", options.count("delivery-timeout-ms")),
+    ...(agentLocation ? { agentLocation } : {}),
     logLevel: options.choice<(typeof LOG_LEVELS)[number]>("log-level"),
     logFormat: options.choice<LogFormat>("log-format", isTty ? "pretty" : "json"),
     baseArgs: options.baseArgs,

@@ -1,6 +1,7 @@
 import { access, mkdir, realpath, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ExternalRunner } from "../agent/external.js";
+import { AgentLocator } from "../agent/locate.js";
 import type { Runner } from "../agent/runner.js";
 import { Supervisor } from "../agent/supervisor.js";
 import { type Listening, serve } from "../api/server.js";
@@ -88,6 +89,14 @@ function makeRunner(
       ...(config.restartCommand ? { restartCommand: config.restartCommand } : {}),
       ...(config.stopCommand ? { stopCommand: config.stopCommand } : {}),
       commandTimeoutMs: Math.max(config.stopTimeoutMs, 60_000),
+      ...(config.agentLocation
+        ? {
+            locator: new AgentLocator(config.agentLocation, {
+              file: config.flagsFile as string,
+              format: config.flagsFormat,
+            }),
+          }
+        : {}),
       env,
       log: log.child({ component: "external" }),
       secrets,

@@ -64,7 +64,11 @@ export class RetryTimer {
 export function everyJittered(
   periodMs: number,
   work: () => void,
-  { jitter = 0.2, random = Math.random }: { jitter?: number; random?: () => number } = {},
+  {
+    jitter = 0.2,
+    random = Math.random,
+    unref = false,
+  }: { jitter?: number; random?: () => number; unref?: boolean } = {},
 ): () => void {
   let timer: NodeJS.Timeout | undefined;
   const next = () => {
@@ -73,6 +77,8 @@ export function everyJittered(
       work();
       next();
     }, delay);
+    // A timer that must not keep the process alive on its own.
+    if (unref) timer.unref();
   };
   next();
   return () => clearTimeout(timer);

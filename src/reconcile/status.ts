@@ -56,7 +56,9 @@ function baseView(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean)
   const crash = backoff
     ? `; the agent keeps exiting (exit ${agent.lastExit?.code ?? "?"}${agent.lastExit?.signal ? `, ${agent.lastExit.signal}` : ""}) and is being restarted`
     : "";
-  const external = agent.error && !agent.problem ? `; ${agent.error}` : "";
+  const external =
+    (agent.error && !agent.problem ? `; ${agent.error}` : "") +
+    (agent.notice ? `; ${agent.notice}` : "");
   if (work.kind === "stopped")
     return { phase: Phase.STOPPED, ready: false, message: "shutting down" };
   if (agent.problem && applied) {
