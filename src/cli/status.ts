@@ -5,6 +5,7 @@ import { serviceDefinition } from "../api/service-definition.js";
 import {
   AgentState,
   type CheckResult,
+  DeliveryState,
   GetStatusRequestSchema,
   type GetStatusResponse,
   Phase,
@@ -28,6 +29,14 @@ function checkLine(check: CheckResult | undefined): string {
   return `${check.diagnosis?.code ?? "failed"}: ${check.diagnosis?.message ?? ""} — ${check.diagnosis?.hint ?? ""}`;
 }
 
+function deliveryLine(d: NonNullable<Status["delivery"]>): string {
+  const state = DeliveryState[d.state] ?? "UNSPECIFIED";
+  const counts = `${d.okWrites} ok, ${d.failedWrites} failed${d.lastFailureCode ? ` (${d.lastFailureCode})` : ""}`;
+  const last = d.lastOkAt ? `, last ok ${timestampDate(d.lastOkAt).toISOString()}` : "";
+  const problem = d.problem ? ` — ${d.problem.code}: ${d.problem.message}` : "";
+  return `${state}, ${counts}${last}${d.metricsUrl ? ` from ${d.metricsUrl}` : ", agent metrics off"}${problem}`;
+}
+
 /** The human summary `status` prints. */
 export function summary(s: Status): string {
   const store = (c: Status["desired"]) =>
@@ -48,6 +57,9 @@ export function summary(s: Status): string {
       `last exit: code ${e.code}${e.signal ? ` (${e.signal})` : ""}${e.stderrTail.length ? `: ${e.stderrTail.at(-1)}` : ""}`,
     );
   }
+  if (agent?.problem) lines.push(`problem:  ${agent.problem.code}: ${agent.problem.message}`);
+  if (s.delivery) lines.push(`delivery: ${deliveryLine(s.delivery)}`);
+  if (s.rejected) lines.push(`rejected: ${s.rejected.code}: ${s.rejected.message}`);
   lines.push(`check:    ${checkLine(s.lastCheck)}`);
   if (s.appliedCheck) lines.push(`recheck:  ${checkLine(s.appliedCheck)}`);
   for (const src of s.sources) {
@@ -91,7 +103,7 @@ export async function statusCommand(options: Options, io: Io): Promise<number> {
       json
         ? toJson(StatusSchema, status)
         : options.flag("watch")
-          ? `${new Date().toISOString()} ${Phase[status.phase]} ${status.message}`
+          ? `${new Date().toISOString()} ${Phase[status.phase]}${status.delivery ? ` delivery ${DeliveryState[status.delivery.state]}` : ""} ${status.message}`
           : summary(status),
     );
   try {

@@ -6,6 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import { DeliveryState, Phase } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
 import { makePki } from "../support/certs.js";
+import { runCli } from "../support/cli.js";
 import { cleanUpAfterEach, startSidecar, startStore } from "../support/e2e.js";
 import { freePort } from "../support/ingress.js";
 import { standinRun, waitFor } from "../support/procs.js";
@@ -37,6 +38,8 @@ async function delivering(extra: string[] = []) {
   expect(st.delivery?.metricsUrl).toBe(`http://127.0.0.1:${port}/metrics`);
   expect(Number(st.delivery?.okWrites)).toBeGreaterThan(0);
   await waitFor("writes at the store", () => first.writes > 0);
+  const printed = await runCli(["status", "--address", sc.address]);
+  expect(printed.stdout).toMatch(/^delivery: DELIVERING, \d+ ok, 0 failed, last ok .* from http:/m);
   return { sc, dir, relation, first };
 }
 
