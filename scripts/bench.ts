@@ -19,6 +19,7 @@ import {
   measureSoak,
   type Run,
 } from "./bench/sidecar-runs.js";
+import { measureSteadyState } from "./bench/steady.js";
 
 const quick = process.env.BENCH_QUICK === "1";
 const DEBOUNCE_MS = 10;
@@ -29,12 +30,27 @@ const N = {
   checks: quick ? 50 : 200,
   settleS: quick ? 3 : 15,
   idleS: quick ? 5 : 30,
+  steadyS: quick ? 10 : 30,
 };
 
 /** The sidecar supervising the stand-in agent, running the first store's config. */
 async function startSidecar(dir: string, stores: readonly [string, string]): Promise<Run> {
   const relation = join(dir, "relation.json");
   const record = new AgentRecord(join(dir, "agent.record"));
+  try {
+    return await startedSidecar(dir, stores, relation, record);
+  } catch (err) {
+    record.close();
+    throw err;
+  }
+}
+
+async function startedSidecar(
+  dir: string,
+  stores: readonly [string, string],
+  relation: string,
+  record: AgentRecord,
+): Promise<Run> {
   await writeRelation(relation, plaintext(stores[0]));
   const sidecar = await Sidecar.start(
     [
@@ -80,9 +96,11 @@ async function main(): Promise<number> {
     const nodeImmediate = await measureLoop({ kind: "node", quietMs: 0 }, dir, pair, N.reaction);
     console.error("check latency…");
     const checks = await measureChecks(dir, N.checks);
+    console.error(`steady state: store calls over ${N.steadyS} s while the agent delivers…`);
+    const steady = await measureSteadyState(dir, N.steadyS);
     const measured = { quick, debounceMs: DEBOUNCE_MS, reaction, diy, diyLean };
     const loops = { nodeQuiet, nodeImmediate };
-    return report({ ...measured, ...loops, burst, idle, soak, checks }) ? 0 : 1;
+    return report({ ...measured, ...loops, burst, idle, soak, checks, steady }) ? 0 : 1;
   } finally {
     await run?.sidecar.stop();
     run?.record.close();

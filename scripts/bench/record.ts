@@ -23,7 +23,12 @@ export class AgentRecord {
   }
 
   read(): void {
-    const size = statSync(this.path).size;
+    let size: number;
+    try {
+      size = statSync(this.path).size;
+    } catch {
+      return; // removed with the bench's temp dir
+    }
     if (size <= this.offset) return;
     const fd = openSync(this.path, "r");
     const buf = Buffer.alloc(size - this.offset);

@@ -3,6 +3,7 @@ import { cpus } from "node:os";
 import type { measureChecks } from "./checks.js";
 import type { measureBurst, measureIdle, measureSoak } from "./sidecar-runs.js";
 import { type Percentiles, ratio } from "./stats.js";
+import type { measureSteadyState } from "./steady.js";
 
 export interface Measured {
   readonly quick: boolean;
@@ -18,6 +19,7 @@ export interface Measured {
   readonly idle: Awaited<ReturnType<typeof measureIdle>>;
   readonly soak: Awaited<ReturnType<typeof measureSoak>>;
   readonly checks: Awaited<ReturnType<typeof measureChecks>>;
+  readonly steady: Awaited<ReturnType<typeof measureSteadyState>>;
 }
 
 /** Prints the table on stdout, then the JSON line; true when every target is met. */
@@ -32,6 +34,7 @@ export function report(m: Measured): boolean {
     soak_rss_growth_le_10mb: m.soak.rss_growth_mb <= 10,
     soak_no_fd_growth: m.soak.fd_growth <= 0,
     check_tls_p50_le_10ms: m.checks.tls.p50 <= 10,
+    steady_state_no_store_calls: m.steady.per_node_per_hour === 0,
   };
   const result = {
     machine: {
@@ -52,6 +55,7 @@ export function report(m: Measured): boolean {
     idle: m.idle,
     soak: m.soak,
     check_ms: m.checks,
+    steady_state: m.steady,
     targets,
     ok: Object.values(targets).every(Boolean),
   };
@@ -82,6 +86,8 @@ export function report(m: Measured): boolean {
   row("soak open fds", fds, "0", targets.soak_no_fd_growth);
   const checks = `p50 ${m.checks.plaintext.p50} / ${m.checks.tls.p50} ms`;
   row("check plaintext / TLS", checks, "TLS p50 ≤ 10 ms", targets.check_tls_p50_le_10ms);
+  const steady = `${m.steady.store_calls} in ${m.steady.window_s} s (${m.steady.per_node_per_hour}/node/h)`;
+  row("store calls, delivering", steady, "0", targets.steady_state_no_store_calls);
   console.log(JSON.stringify(result));
   return result.ok;
 }

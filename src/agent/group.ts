@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { cmdline, groupMembers, isLive } from "./proc.js";
+import { childrenOf, cmdline, groupMembers, isLive } from "./proc.js";
 
 const POLL_MS = 25;
 /** The first polls come quickly: an agent that honours SIGTERM is usually gone within a few ms. */
@@ -36,8 +36,10 @@ async function waitGone(
     leaderGone = true;
   });
   for (let i = 0; ; i++) {
-    // Zombies answer kill(0) until reaped: every tenth poll asks /proc for live members.
-    if (!alive(pgid, i % 10 === 9)) return true;
+    // Zombies answer kill(0) until reaped (an orphan's by init, which may take its time): every
+    // tenth poll, and every poll once our own child (the leader) has exited, asks /proc for
+    // live members.
+    if (!alive(pgid, leaderGone || i % 10 === 9)) return true;
     if (Date.now() >= until) return !alive(pgid, true);
     const pause = sleep(i < FAST_POLLS ? 1 : POLL_MS);
     // Our own child's exit is the usual last event: look again right then, not a poll later.
@@ -58,7 +60,9 @@ function signalOne(pid: number, signal: NodeJS.Signals): void {
 
 /** The group's worker (the re-executed child), if it has one besides its leader. */
 function workerOf(pgid: number): number | undefined {
-  return groupMembers(pgid).find((pid) => pid !== pgid && cmdline(pid)?.at(-1) === WORKER_FLAG);
+  // The leader's children, cheaply; all of /proc only where the kernel does not list them.
+  const members = childrenOf(pgid) ?? groupMembers(pgid);
+  return members.find((pid) => pid !== pgid && cmdline(pid)?.at(-1) === WORKER_FLAG);
 }
 
 /**

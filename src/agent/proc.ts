@@ -59,6 +59,18 @@ function allPids(): number[] {
     .map(Number);
 }
 
+/** A process's children (/proc/PID/task/PID/children), or undefined where the kernel has none. */
+export function childrenOf(pid: number): number[] | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
+      .split(" ")
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Whether a process exists and is not a zombie. */
 export function isLive(pid: number): boolean {
   const stat = readStat(pid);
