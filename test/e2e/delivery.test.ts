@@ -4,19 +4,20 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
+import { HealthCheckResponse_ServingStatus as Serving } from "../../src/gen/grpc/health/v1/health_pb.js";
 import { DeliveryState, Phase } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
 import { makePki } from "../support/certs.js";
 import { runCli } from "../support/cli.js";
 import { cleanUpAfterEach, startSidecar, startStore } from "../support/e2e.js";
 import { freePort } from "../support/ingress.js";
-import { standinRun, waitFor } from "../support/procs.js";
+import { recordedStarts, standinRun, waitFor } from "../support/procs.js";
 import { plaintext, writeRelation } from "../support/relation.js";
 import { tempDir } from "../support/tmp.js";
 
 cleanUpAfterEach();
 
 /** A sidecar whose stand-in agent writes, delivering to a first plaintext store. */
-async function delivering(extra: string[] = []) {
+async function delivering(extra: string[] = [], env: NodeJS.ProcessEnv = {}) {
   const dir = await tempDir();
   const relation = join(dir, "relation.json");
   const first = await startStore();
@@ -29,7 +30,7 @@ async function delivering(extra: string[] = []) {
       "--",
       `--http-address=127.0.0.1:${port}`,
     ],
-    { STANDIN_RECORD: join(dir, "starts.jsonl") },
+    { STANDIN_RECORD: join(dir, "starts.jsonl"), ...env },
   );
   const st = await sc.waitStatus(
     "DELIVERING",
@@ -44,6 +45,47 @@ async function delivering(extra: string[] = []) {
 }
 
 describe("delivery", () => {
+  it("metrics that answer without a write: AGENT_NOT_DELIVERING, rolled back", async () => {
+    const idle = await startStore();
+    const { sc, relation, first } = await delivering([], {
+      STANDIN_NO_WRITES_ADDRESS: idle.address,
+    });
+    await writeRelation(relation, plaintext(idle.address));
+    await sc.waitStatus("the new config running", (s) => s.applied?.address === idle.address);
+    const rolled = await sc.waitStatus(
+      "the rollback",
+      (s) => s.rejected?.code === "AGENT_NOT_DELIVERING",
+    );
+    expect(rolled.rejected?.message).toContain("wrote nothing");
+    await sc.waitStatus("back on the first store", (s) => s.applied?.address === first.address);
+  });
+
+  it("nothing to roll back to: DEGRADED, reported, the agent left running and never restarted", async () => {
+    const dir = await tempDir();
+    const relation = join(dir, "relation.json");
+    const quota = await startStore({ writeStatus: grpc.status.PERMISSION_DENIED });
+    await writeRelation(relation, plaintext(quota.address));
+    const record = join(dir, "starts.jsonl");
+    const sc = await startSidecar(
+      [
+        ...standinRun(relation, join(dir, "state")),
+        ...["--agent-version", "v0.49.0", "--delivery-timeout-ms", "3000"],
+        "--",
+        `--http-address=127.0.0.1:${await freePort()}`,
+      ],
+      { STANDIN_RECORD: record },
+    );
+    const st = await sc.waitStatus(
+      "the problem",
+      (s) => s.delivery?.problem?.code === "AGENT_WRITES_FAILING",
+    );
+    expect(st.delivery?.problem?.message).toContain("PermissionDenied");
+    expect(st.phase).toBe(Phase.DEGRADED);
+    expect(st.rejected).toBeUndefined();
+    expect(recordedStarts(record)).toHaveLength(1);
+    expect(await sc.health("readiness")).toBe(Serving.SERVING);
+  });
+
   it("a store that passes every probe but refuses the agent's writes: rolled back, AGENT_WRITES_FAILING", async () => {
     const { sc, relation, first } = await delivering();
     const quota = await startStore({ writeStatus: grpc.status.RESOURCE_EXHAUSTED });

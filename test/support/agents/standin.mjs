@@ -8,7 +8,9 @@
 // Given --http-address, the worker really writes: WriteArrow to the store its flags name (token,
 // TLS with the CA of SSL_CERT_FILE), every 200 ms, and serves
 // parca_agent_write_requests_total{code} on /metrics there once the store has answered (with
-// --standin-legacy-metrics: grpc_client_handled_total of Write, as agents before v0.48).
+// --standin-legacy-metrics: grpc_client_handled_total of Write, as agents before v0.48; with
+// $STANDIN_NO_WRITES_ADDRESS naming its store: /metrics at once, and no write ever — an agent
+// that profiles nothing).
 import { spawn } from "node:child_process";
 import { appendFileSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
@@ -179,6 +181,7 @@ function write() {
     stream.resume();
     stream.end(body);
   };
+  if (process.env.STANDIN_NO_WRITES_ADDRESS === address) return serve();
   once();
   setInterval(once, Number(flag("--standin-write-interval-ms") ?? 200));
 }
