@@ -79,8 +79,7 @@ export async function stopAgentGroup(
   timeoutMs: number,
   leaderExit?: Promise<unknown>,
 ): Promise<"none" | "terminated" | "killed"> {
-  if (pgid <= 1 || pgid === process.pid)
-    throw new Error(`refusing to signal process group ${pgid}`);
+  refuseOwn(pgid);
   if (!alive(pgid, false)) return "none";
   const until = Date.now() + timeoutMs;
   const left = () => Math.max(0, until - Date.now());
@@ -91,6 +90,16 @@ export async function stopAgentGroup(
   if (await waitGone(pgid, Math.min(PARENT_GRACE_MS, left()), leaderExit)) return "terminated";
   signalGroup(pgid, "SIGTERM");
   if (await waitGone(pgid, left(), leaderExit)) return "terminated";
+  return killGroup(pgid, leaderExit);
+}
+
+function refuseOwn(pgid: number): void {
+  if (pgid <= 1 || pgid === process.pid)
+    throw new Error(`refusing to signal process group ${pgid}`);
+}
+
+/** SIGKILL to the group, and a wait for the kernel to take it away. */
+async function killGroup(pgid: number, leaderExit?: Promise<unknown>): Promise<"killed"> {
   signalGroup(pgid, "SIGKILL");
   await waitGone(pgid, KILL_WAIT_MS, leaderExit);
   return "killed";
@@ -130,12 +139,9 @@ export async function stopGroup(
   timeoutMs: number,
   leaderExit?: Promise<unknown>,
 ): Promise<"none" | "terminated" | "killed"> {
-  if (pgid <= 1 || pgid === process.pid)
-    throw new Error(`refusing to signal process group ${pgid}`);
+  refuseOwn(pgid);
   if (!alive(pgid, false)) return "none";
   signalGroup(pgid, "SIGTERM");
   if (await waitGone(pgid, timeoutMs, leaderExit)) return "terminated";
-  signalGroup(pgid, "SIGKILL");
-  await waitGone(pgid, KILL_WAIT_MS, leaderExit);
-  return "killed";
+  return killGroup(pgid, leaderExit);
 }

@@ -135,14 +135,20 @@ describe("run, end to end", () => {
     expect(readFileSync(join(e.stateDir, "bearer-token"), "utf8")).toBe("good-token-3");
   });
 
-  it("never restarts the agent for a config that a newer write replaced during its check", async () => {
+  /** Three stores, a sidecar with a long quiet period, its agent running the first store's config. */
+  async function onFirstOfThree(debounceMs: number) {
     const e = await env();
     const [a, b, c] = [await store(), await store(), await store()];
     await writeRelation(e.relation, plaintext(a.address));
-    // A long quiet period: the held check of b ends well inside the quiet period after c's write.
-    const sc = await sidecar(e, ["--debounce-ms", "2000"]);
+    const sc = await sidecar(e, ["--debounce-ms", String(debounceMs)]);
     await sc.waitStatus("a applied", (s) => s.applied?.address === a.address);
     await waitFor("a's start recorded", () => starts(e).length === 1);
+    return { e, a, b, c, sc };
+  }
+
+  it("never restarts the agent for a config that a newer write replaced during its check", async () => {
+    // A long quiet period: the held check of b ends well inside the quiet period after c's write.
+    const { e, a, b, c, sc } = await onFirstOfThree(2000);
     const release = b.holdHealth();
     await writeRelation(e.relation, plaintext(b.address));
     await waitFor("b's check at the store", () =>
@@ -160,12 +166,7 @@ describe("run, end to end", () => {
   });
 
   it("checks during the quiet period; newer data aborts that check, which is never reported", async () => {
-    const e = await env();
-    const [a, b, c] = [await store(), await store(), await store()];
-    await writeRelation(e.relation, plaintext(a.address));
-    const sc = await sidecar(e, ["--debounce-ms", "3000"]);
-    await sc.waitStatus("a applied", (s) => s.applied?.address === a.address);
-    await waitFor("a's start recorded", () => starts(e).length === 1);
+    const { e, a, b, c, sc } = await onFirstOfThree(3000);
     const release = b.holdHealth();
     await writeRelation(e.relation, plaintext(b.address));
     // b's check reaches its store while the quiet period still runs: status has not moved on.
