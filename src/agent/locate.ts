@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
 import { type Problem, problem } from "../problem.js";
-import type { FlagsFormat } from "./flags-file.js";
+import { type FlagsFormat, formatFlagsFile } from "./flags-file.js";
 import type { Launch } from "./runner.js";
 import { argsDrift, driftedFlags, managedFlagsOn, notFound, runningProcess } from "./verify.js";
 
@@ -112,7 +112,14 @@ export class AgentLocator {
           arg === `--config-path=${this.flags.file}` ||
           (arg === "--config-path" && agent.argv[i + 1] === this.flags.file),
       );
-      const drift = [...(readsFile ? [] : [`--config-path=${this.flags.file}`]), ...onCommandLine];
+      // The file holds what was rendered (an edit by hand would show here).
+      const content = await readFile(this.flags.file, "utf8").catch(() => "");
+      const fileKept = content === formatFlagsFile("yaml", launch);
+      const drift = [
+        ...(readsFile ? [] : [`--config-path=${this.flags.file}`]),
+        ...onCommandLine,
+        ...(fileKept ? [] : [`the flags in ${this.flags.file}`]),
+      ];
       return drift.length > 0 ? { seen, problem: argsDrift(drift, pid) } : { seen };
     }
     const drift = driftedFlags(agent.argv, launch.argv);
