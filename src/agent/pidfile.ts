@@ -38,8 +38,14 @@ export class Pidfile {
     );
   }
 
-  remove(): Promise<void> {
-    return rm(this.path, { force: true });
+  /** Removes the pidfile; a failure (a read-only state dir) is logged, never thrown. */
+  async remove(): Promise<void> {
+    await rm(this.path, { force: true }).catch((err: unknown) =>
+      this.log.warn(
+        { event: "pidfile_remove_failed", path: this.path, error: (err as Error).message },
+        "cannot remove the pidfile",
+      ),
+    );
   }
 
   private async read(): Promise<PidfileContent | undefined> {

@@ -6,6 +6,7 @@ import type { Runner } from "../agent/runner.js";
 import { Supervisor } from "../agent/supervisor.js";
 import { type Listening, serve } from "../api/server.js";
 import { DEFAULT_BACKOFF, everyJittered } from "../core/backoff.js";
+import { errnoOrMessage } from "../core/errors.js";
 import { scrape } from "../delivery/scrape.js";
 import { ENV_TOKEN, FLAG_TOKEN, parseFlags } from "../flag-names.js";
 import { Phase } from "../gen/parca/sidecar/v1/sidecar_pb.js";
@@ -21,6 +22,7 @@ import { failedCheck } from "../store/check.js";
 import { diagnose } from "../store/diagnosis.js";
 import { secureContextFor } from "../store/tls-context.js";
 import type { RunConfig } from "./run-config.js";
+import { lockStateDir, StateDirLocked } from "./state-lock.js";
 
 const METRICS_SEEN = "agent-metrics-seen";
 
@@ -29,19 +31,35 @@ export class StartError extends Error {
   override readonly name = "StartError";
 }
 
-/** The state dir must exist and be writable before anything runs (it holds the pidfile). */
-async function prepareStateDir(dir: string): Promise<string> {
+/**
+ * The state dir must exist, be this sidecar's alone (locked before anything in it is touched)
+ * and be writable before anything runs (it holds the pidfile).
+ */
+async function prepareStateDir(dir: string): Promise<{ real: string; release(): Promise<void> }> {
+  const unusable = (err: unknown) =>
+    new StartError(`state dir ${dir} is unusable: ${errnoOrMessage(err)}`);
+  let real: string;
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const real = await realpath(dir);
+    real = await realpath(dir);
+  } catch (err) {
+    throw unusable(err);
+  }
+  let lock: { release(): Promise<void> };
+  try {
+    lock = await lockStateDir(real);
+  } catch (err) {
+    if (err instanceof StateDirLocked) throw new StartError(err.message);
+    throw unusable(err);
+  }
+  try {
     const probe = `${real}/.write-test-${process.pid}`;
     await writeFile(probe, "");
     await rm(probe);
-    return real;
+    return { real, release: () => lock.release() };
   } catch (err) {
-    throw new StartError(
-      `state dir ${dir} is unusable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-    );
+    await lock.release();
+    throw unusable(err);
   }
 }
 
@@ -129,7 +147,7 @@ export async function runCommand(
     secrets,
     destination,
   });
-  const stateDir = await prepareStateDir(config.stateDir);
+  const { real: stateDir, release: unlockStateDir } = await prepareStateDir(config.stateDir);
   const agentEnv = { ...env };
   const runner = makeRunner(config, stateDir, agentEnv, log, secrets);
   if (runner instanceof Supervisor) {
@@ -209,15 +227,29 @@ export async function runCommand(
   });
   let stopping = false;
   const hup = () => void reconciler.reload();
+  /** A step of the shutdown that fails is logged, never thrown: the sidecar exits 0 anyway. */
+  const step = async (what: string, work: () => Promise<unknown>) => {
+    try {
+      await work();
+    } catch (err) {
+      log.error(
+        { event: "shutdown_step_failed", step: what, error: errnoOrMessage(err) },
+        `cannot ${what}`,
+      );
+    }
+  };
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ event: "shutdown", signal }, "stopping");
     for (const stopTimer of periodic) stopTimer();
-    await watcher.close();
+    await step("close the relation watcher", () => watcher.close());
     // An agent under systemd (external mode) is not ours to stop when the sidecar stops.
-    await reconciler.shutdown({ stopAgent: config.mode === "supervise" });
-    await Promise.all(servers.map((s) => s.close()));
+    await step("stop the agent", () =>
+      reconciler.shutdown({ stopAgent: config.mode === "supervise" }),
+    );
+    await step("close the API", () => Promise.all(servers.map((s) => s.close())));
+    await step("release the state dir", unlockStateDir);
     log.info({ event: "stopped" }, "stopped");
     process.off("SIGHUP", hup);
     resolveDone(0);
@@ -235,6 +267,7 @@ export async function runCommand(
   } catch (err) {
     await Promise.all(servers.map((s) => s.close()));
     process.removeAllListeners("SIGTERM").removeAllListeners("SIGINT").off("SIGHUP", hup);
+    await unlockStateDir();
     throw new StartError(`cannot listen: ${(err as Error).message}`);
   }
   const [main, ...others] = servers;

@@ -310,6 +310,9 @@ describe("fault injection", () => {
       expect(st.message).toContain("cannot persist the last-known-good config (EROFS)");
       expect(sc.logs().some((l) => l.event === "state_write_failed")).toBe(true);
       expect(await sc.health("readiness")).toBe(1);
+      // SIGTERM on a read-only state dir: the agent stopped, exit 0, no stack trace.
+      expect(await sc.stop()).toBe(0);
+      expect(sc.text()).not.toContain("    at ");
     },
   );
 
