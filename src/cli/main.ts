@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { checkCommand } from "./check.js";
+import { commandHelp } from "./help.js";
 import type { Io } from "./io.js";
 import { type Command, Options, parseCommandLine, UsageError } from "./options.js";
 import { renderCommand } from "./render.js";
@@ -23,8 +24,17 @@ Commands:
   status   show a running sidecar's status
 
 Every run option also reads PARCA_SIDECAR_<OPTION> (e.g. --relation → PARCA_SIDECAR_RELATION,
-paths separated by ":"); a flag replaces its variable. See README.md for every option.
+paths separated by ":"); a flag replaces its variable.
+Run "parca-agent-sidecar <command> --help" for a command's options, defaults and variables.
 `;
+
+/** Each command's usage line, for its own help. */
+const USAGES: Record<Command, string> = {
+  run: "run [options] -- [agent base args…]",
+  render: "render --relation PATH [options] -- [agent base args…]",
+  check: "check --relation PATH [options] -- [agent base args…]",
+  status: "status [options]",
+};
 
 const COMMANDS: readonly Command[] = ["run", "render", "check", "status"];
 
@@ -57,8 +67,9 @@ export async function main(args: readonly string[], io: Io): Promise<number> {
   const command = first as Command;
   try {
     const dashdash = rest.indexOf("--");
-    if ((dashdash < 0 ? rest : rest.slice(0, dashdash)).includes("--help")) {
-      io.out(USAGE);
+    const own = dashdash < 0 ? rest : rest.slice(0, dashdash);
+    if (own.includes("--help") || own.includes("-h")) {
+      io.out(commandHelp(command, USAGES[command]).trimEnd());
       return 0;
     }
     const options = new Options(parseCommandLine(command, rest, io.env));

@@ -1,112 +1,14 @@
 import { parseArgs } from "node:util";
 
-export type Command = "run" | "render" | "check" | "status";
+import { type Command, envName, type Kind, OPTIONS, type OptionSpec } from "./option-table.js";
+
+export type { Command } from "./option-table.js";
+export { DEFAULT_LISTEN, envName, LOG_LEVELS } from "./option-table.js";
 
 /** A command-line mistake: printed as one line on stderr, exit 2. */
 export class UsageError extends Error {
   override readonly name = "UsageError";
 }
-
-type Kind = "string" | "strings" | "boolean" | "count";
-
-interface OptionSpec {
-  readonly kind: Kind;
-  readonly commands: readonly Command[];
-  /** Options of `run` also read PARCA_SIDECAR_<NAME>. */
-  readonly env: boolean;
-  /** The value when neither the environment nor a flag sets it. */
-  readonly default?: string | number;
-  /** The only values allowed. */
-  readonly choices?: readonly string[];
-}
-
-const RUN: readonly Command[] = ["run"];
-const ALL_READERS: readonly Command[] = ["run", "render", "check"];
-
-export const DEFAULT_LISTEN = "127.0.0.1:7072";
-export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
-
-/** Every option of every command, with its default, in one place. */
-const OPTIONS: Readonly<Record<string, OptionSpec>> = {
-  relation: { kind: "strings", commands: ALL_READERS, env: true },
-  agent: { kind: "string", commands: RUN, env: true, default: "parca-agent" },
-  "agent-version": { kind: "string", commands: ["run", "check"], env: true },
-  mode: {
-    kind: "string",
-    commands: RUN,
-    env: true,
-    default: "supervise",
-    choices: ["supervise", "external"],
-  },
-  "flags-file": { kind: "string", commands: RUN, env: true },
-  "flags-format": {
-    kind: "string",
-    commands: RUN,
-    env: true,
-    default: "args",
-    choices: ["args", "env", "yaml"],
-  },
-  "restart-command": { kind: "string", commands: RUN, env: true },
-  "stop-command": { kind: "string", commands: RUN, env: true },
-  listen: { kind: "string", commands: RUN, env: true, default: DEFAULT_LISTEN },
-  "health-listen": { kind: "string", commands: RUN, env: true },
-  "metrics-listen": { kind: "string", commands: RUN, env: true },
-  "state-dir": {
-    kind: "string",
-    commands: ["run", "render"],
-    env: true,
-    default: "/var/lib/parca-agent-sidecar",
-  },
-  "token-mode": {
-    kind: "string",
-    commands: ["run", "render"],
-    env: true,
-    default: "flag",
-    choices: ["flag", "file"],
-  },
-  "ca-file": { kind: "string", commands: ["run", "check"], env: true },
-  unverified: {
-    kind: "string",
-    commands: RUN,
-    env: true,
-    default: "hold",
-    choices: ["hold", "apply"],
-  },
-  "on-remove": {
-    kind: "string",
-    commands: RUN,
-    env: true,
-    default: "stop",
-    choices: ["stop", "keep"],
-  },
-  "debounce-ms": { kind: "count", commands: RUN, env: true, default: 200 },
-  "remove-grace-ms": { kind: "count", commands: RUN, env: true, default: 2000 },
-  "check-timeout-ms": { kind: "count", commands: RUN, env: true, default: 5000 },
-  "stop-timeout-ms": { kind: "count", commands: RUN, env: true, default: 15_000 },
-  "min-uptime-ms": { kind: "count", commands: RUN, env: true, default: 10_000 },
-  "rescan-ms": { kind: "count", commands: RUN, env: true, default: 30_000 },
-  "recheck-ms": { kind: "count", commands: RUN, env: true, default: 60_000 },
-  "log-level": { kind: "string", commands: RUN, env: true, default: "info", choices: LOG_LEVELS },
-  // Default: the agent's --http-address in the base args, else 127.0.0.1:7071; "off" disables.
-  "agent-metrics-url": { kind: "string", commands: RUN, env: true },
-  "delivery-timeout-ms": { kind: "count", commands: RUN, env: true, default: 180_000 },
-  "agent-pidfile": { kind: "string", commands: RUN, env: true },
-  "agent-unit": { kind: "string", commands: RUN, env: true },
-  // "pretty" on a TTY: runConfig decides.
-  "log-format": {
-    kind: "string",
-    commands: RUN,
-    env: true,
-    default: "json",
-    choices: ["json", "pretty"],
-  },
-  "timeout-ms": { kind: "count", commands: ["check"], env: false, default: 5000 },
-  "show-token": { kind: "boolean", commands: ["render"], env: false },
-  // PARCA_SIDECAR_LISTEN first: statusCommand decides.
-  address: { kind: "string", commands: ["status"], env: false, default: DEFAULT_LISTEN },
-  json: { kind: "boolean", commands: ["status"], env: false },
-  watch: { kind: "boolean", commands: ["status"], env: false },
-};
 
 export type Value = string | readonly string[] | boolean | number;
 
@@ -117,10 +19,6 @@ export interface ParsedCommandLine {
   readonly origin: ReadonlyMap<string, string>;
   /** The agent's base args: everything after `--`. */
   readonly baseArgs: readonly string[];
-}
-
-function envName(option: string): string {
-  return `PARCA_SIDECAR_${option.toUpperCase().replaceAll("-", "_")}`;
 }
 
 /**
