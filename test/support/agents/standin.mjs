@@ -202,6 +202,9 @@ if (process.env.STANDIN_CHILD === "1") {
       env: { ...process.env, STANDIN_CHILD: "1" },
     });
     child.stderr.pipe(process.stderr);
+    // A sidecar SIGKILLed leaves the parent's own stderr broken: the orphaned group lives on
+    // until the next sidecar stops it (the tests of predecessor reaping need it to).
+    process.stderr.on("error", () => undefined);
     if (flag("--standin-ignore-term")) process.on("SIGTERM", () => undefined);
     child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
   }
