@@ -1,4 +1,3 @@
-import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa, type ResultPromise } from "execa";
 import type { Logger } from "pino";
@@ -10,17 +9,10 @@ import type { Secrets } from "../log.js";
 import { type Problem, problem } from "../problem.js";
 import { redactArgv } from "./flags.js";
 import { reapGroup, stopAgentGroup } from "./group.js";
+import { forwardOutput, type OutputSink } from "./output.js";
 import { Pidfile, STATE_MARKER } from "./pidfile.js";
 import { cmdline, identify } from "./proc.js";
-import {
-  type AgentSnapshot,
-  type AgentState,
-  type ExitInfo,
-  type Launch,
-  type Runner,
-  type RunnerEvent,
-  TAIL_LINES,
-} from "./runner.js";
+import type { AgentSnapshot, AgentState, ExitInfo, Launch, Runner, RunnerEvent } from "./runner.js";
 import { writeTokenFile } from "./token-file.js";
 import { argsDrift, driftedFlags } from "./verify.js";
 
@@ -35,7 +27,7 @@ export interface SupervisorOptions {
   readonly secrets: Secrets;
   readonly backoff?: Backoff;
   /** Where the agent's output lines go (already scrubbed); default: the log. */
-  readonly output?: (stream: "stdout" | "stderr", line: string) => void;
+  readonly output?: OutputSink;
 }
 
 interface Child {
@@ -203,7 +195,9 @@ export class Supervisor implements Runner {
       done,
     };
     this.child = child;
-    this.forward(subprocess);
+    const sink: OutputSink =
+      this.options.output ?? ((stream, line) => log.info({ event: "agent_output", stream }, line));
+    forwardOutput(subprocess, this.options.secrets, sink, this.stderrTail);
     this.verifyArgs(child);
     // A wrapper script may exec the agent with flags of its own: looked at again in a moment.
     setTimeout(() => this.verifyArgs(child), ARGS_RECHECK_MS).unref();
@@ -223,24 +217,6 @@ export class Supervisor implements Runner {
       if (this.problem)
         this.options.log.warn({ event: "agent_args_drift", flags: drift }, this.problem.message);
       this.listeners.emit({ type: "state" });
-    }
-  }
-
-  private forward(subprocess: ResultPromise): void {
-    const { secrets, log } = this.options;
-    const output =
-      this.options.output ?? ((stream, line) => log.info({ event: "agent_output", stream }, line));
-    for (const stream of ["stdout", "stderr"] as const) {
-      const source = subprocess[stream];
-      if (!source) continue;
-      createInterface({ input: source, crlfDelay: Number.POSITIVE_INFINITY }).on("line", (raw) => {
-        const line = secrets.scrub(raw);
-        if (stream === "stderr") {
-          this.stderrTail.push(line);
-          if (this.stderrTail.length > TAIL_LINES) this.stderrTail.shift();
-        }
-        output(stream, line);
-      });
     }
   }
 

@@ -1,16 +1,10 @@
-import { access, mkdir, realpath, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { ExternalRunner } from "../agent/external.js";
-import { AgentLocator } from "../agent/locate.js";
-import type { Runner } from "../agent/runner.js";
 import { Supervisor } from "../agent/supervisor.js";
 import { type Listening, serve } from "../api/server.js";
 import { DEFAULT_BACKOFF, everyJittered } from "../core/backoff.js";
 import { errnoOrMessage } from "../core/errors.js";
 import { scrape } from "../delivery/scrape.js";
-import { ENV_TOKEN, FLAG_TOKEN, parseFlags } from "../flag-names.js";
 import { Phase } from "../gen/parca/sidecar/v1/sidecar_pb.js";
-import { createLogger, type Logger, Secrets } from "../log.js";
+import { createLogger, Secrets } from "../log.js";
 import { storeChecker } from "../reconcile/checker.js";
 import { Reconciler } from "../reconcile/reconciler.js";
 import { RelationReader } from "../reconcile/sources.js";
@@ -20,115 +14,17 @@ import { buildStatus, view } from "../reconcile/status.js";
 import { RelationWatcher } from "../reconcile/watch.js";
 import { failedCheck } from "../store/check.js";
 import { diagnose } from "../store/diagnosis.js";
-import { secureContextFor } from "../store/tls-context.js";
 import type { RunConfig } from "./run-config.js";
-import { lockStateDir, StateDirLocked } from "./state-lock.js";
+import {
+  makeRunner,
+  metricsMemory,
+  operatorSecrets,
+  prepareStateDir,
+  StartError,
+  warmTrust,
+} from "./run-setup.js";
 
-const METRICS_SEEN = "agent-metrics-seen";
-
-/** A failure to start: printed on stderr, exit 1. */
-export class StartError extends Error {
-  override readonly name = "StartError";
-}
-
-/**
- * The state dir must exist, be this sidecar's alone (locked before anything in it is touched)
- * and be writable before anything runs (it holds the pidfile).
- */
-async function prepareStateDir(dir: string): Promise<{ real: string; release(): Promise<void> }> {
-  const unusable = (err: unknown) =>
-    new StartError(`state dir ${dir} is unusable: ${errnoOrMessage(err)}`);
-  let real: string;
-  try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    real = await realpath(dir);
-  } catch (err) {
-    throw unusable(err);
-  }
-  let lock: { release(): Promise<void> };
-  try {
-    lock = await lockStateDir(real);
-  } catch (err) {
-    if (err instanceof StateDirLocked) throw new StartError(err.message);
-    throw unusable(err);
-  }
-  try {
-    const probe = `${real}/.write-test-${process.pid}`;
-    await writeFile(probe, "");
-    await rm(probe);
-    return { real, release: () => lock.release() };
-  } catch (err) {
-    await lock.release();
-    throw unusable(err);
-  }
-}
-
-function warmTrust(config: RunConfig, env: NodeJS.ProcessEnv, log: Logger): void {
-  try {
-    secureContextFor({ ...(config.caFile ? { caFile: config.caFile } : {}), env });
-  } catch (err) {
-    log.warn(
-      { event: "trust_load_failed", error: (err as Error).message },
-      "cannot load the CA certificates",
-    );
-  }
-}
-
-/** Whether an agent on this state dir ever exported its write counters: a marker file. */
-function metricsMemory(stateDir: string) {
-  const marker = join(stateDir, METRICS_SEEN);
-  return {
-    seen: () =>
-      access(marker).then(
-        () => true,
-        () => false,
-      ),
-    markSeen: () => writeFile(marker, ""),
-  };
-}
-
-/** Secrets the operator handed the agent directly: scrubbed from every line too. */
-function operatorSecrets(config: RunConfig, env: NodeJS.ProcessEnv, secrets: Secrets): void {
-  secrets.add(env[ENV_TOKEN]);
-  for (const token of parseFlags(config.baseArgs).get(FLAG_TOKEN) ?? []) secrets.add(token);
-}
-
-function makeRunner(
-  config: RunConfig,
-  stateDir: string,
-  env: NodeJS.ProcessEnv,
-  log: Logger,
-  secrets: Secrets,
-): Runner {
-  if (config.mode === "external") {
-    return new ExternalRunner({
-      flagsFile: config.flagsFile as string,
-      format: config.flagsFormat,
-      ...(config.restartCommand ? { restartCommand: config.restartCommand } : {}),
-      ...(config.stopCommand ? { stopCommand: config.stopCommand } : {}),
-      commandTimeoutMs: Math.max(config.stopTimeoutMs, 60_000),
-      ...(config.agentLocation
-        ? {
-            locator: new AgentLocator(config.agentLocation, {
-              file: config.flagsFile as string,
-              format: config.flagsFormat,
-            }),
-          }
-        : {}),
-      env,
-      log: log.child({ component: "external" }),
-      secrets,
-    });
-  }
-  return new Supervisor({
-    agentPath: config.agentPath,
-    stateDir,
-    stopTimeoutMs: config.stopTimeoutMs,
-    env,
-    log: log.child({ component: "agent" }),
-    secrets,
-  });
-}
+export { StartError } from "./run-setup.js";
 
 /**
  * `run`: watch, check, apply, serve — until SIGTERM/SIGINT, then stop the agent gracefully and
