@@ -38,6 +38,13 @@ function parseInsecure(value: string): boolean {
 
 function parseToken(value: string): string | undefined {
   if (value === "") return undefined;
+  if (/^bearer\s/i.test(value)) {
+    throw new RelationError(
+      "INVALID_TOKEN",
+      `${KEY_TOKEN} starts with "${value.slice(0, 6)} ", an authorization scheme, not the token`,
+      `drop the "Bearer " prefix from ${KEY_TOKEN}: the agent adds it itself`,
+    );
+  }
   if (Buffer.byteLength(value, "utf8") > MAX_TOKEN_BYTES) {
     throw new RelationError(
       "INVALID_TOKEN",

@@ -58,6 +58,16 @@ export function decide(reads: readonly SourceRead[], options: ResolveOptions = {
   for (const read of reads) {
     const warnings: Problem[] = [];
     if (read.kind === "missing" && options.reportMissing) warnings.push(sourceMissing(read.path));
+    if (read.kind === "configured" && read.config.insecure && read.config.token !== undefined) {
+      warnings.push(
+        problem(
+          "TOKEN_OVER_PLAINTEXT",
+          `the bearer token in ${read.path} is sent over plaintext gRPC (remote-store-insecure is "true")`,
+          'use TLS (remote-store-insecure: "false", through an ingress), or accept that anyone on the path can read the token',
+          read.path,
+        ),
+      );
+    }
     if (read.kind === "configured" && weakToken(read.config.token)) {
       warnings.push(
         problem(

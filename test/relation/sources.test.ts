@@ -85,3 +85,30 @@ describe("several relation sources", () => {
     expect(r.warnings).toEqual([]);
   });
 });
+
+describe("relation warnings and hints an operator needs", () => {
+  it("a token over plaintext gets TOKEN_OVER_PLAINTEXT; over TLS it does not", async () => {
+    const at = await files({
+      plain:
+        '{"remote-store-address":"a.example.com:7070","remote-store-insecure":"true","remote-store-bearer-token":"secret-token-1"}',
+      tls: '{"remote-store-address":"a.example.com:443","remote-store-insecure":"false","remote-store-bearer-token":"secret-token-1"}',
+    });
+    const plain = await resolveSources([at("plain")]);
+    expect(plain.warnings.map((w) => w.code)).toEqual(["TOKEN_OVER_PLAINTEXT"]);
+    expect(JSON.stringify(plain.warnings)).not.toContain("secret-token-1");
+    expect((await resolveSources([at("tls")])).warnings).toEqual([]);
+  });
+
+  it("a token written as 'Bearer abc' is INVALID_TOKEN with a hint to drop the prefix", async () => {
+    const at = await files({
+      bearer:
+        '{"remote-store-address":"a.example.com:443","remote-store-bearer-token":"Bearer abc"}',
+    });
+    const r = await resolveSources([at("bearer")]);
+    expect(r.decision.kind).toBe("error");
+    const e = r.decision.kind === "error" ? r.decision.error : undefined;
+    expect(e?.code).toBe("INVALID_TOKEN");
+    expect(e?.hint).toContain('drop the "Bearer " prefix');
+    expect(e?.message).not.toContain("abc");
+  });
+});
