@@ -52,7 +52,10 @@ describe("a token of any length never garbles output", () => {
     expect(rendered.configured).toBe(true);
     expect(rendered.argv).toContain("--remote-store-bearer-token=<redacted>");
     expect(rendered.argv).toContain("--remote-store-insecure=true");
-    expect(rendered.warnings.map((w: { code: string }) => w.code)).toEqual(["WEAK_TOKEN"]);
+    expect(rendered.warnings.map((w: { code: string }) => w.code)).toEqual([
+      "TOKEN_OVER_PLAINTEXT",
+      "WEAK_TOKEN",
+    ]);
   });
 });
 
