@@ -45,7 +45,8 @@ interface Reason {
 
 /**
  * Puts configs in front of the agent: renders the launch, applies it through the Runner, keeps
- * the last-known-good and the rollback target, and rolls back a config that crash-loops.
+ * the last-known-good and the rollback target, and rolls back a config that crash-loops or that
+ * the agent's own writes do not prove (the DeliveryGuard's verdict).
  */
 export class Rollout {
   private uptimeTimer: NodeJS.Timeout | undefined;
