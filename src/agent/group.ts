@@ -79,7 +79,8 @@ export async function stopAgentGroup(
   timeoutMs: number,
   leaderExit?: Promise<unknown>,
 ): Promise<"none" | "terminated" | "killed"> {
-  refuseOwn(pgid);
+  if (pgid <= 1 || pgid === process.pid)
+    throw new Error(`refusing to signal process group ${pgid}`);
   if (!alive(pgid, false)) return "none";
   const until = Date.now() + timeoutMs;
   const left = () => Math.max(0, until - Date.now());
@@ -90,16 +91,6 @@ export async function stopAgentGroup(
   if (await waitGone(pgid, Math.min(PARENT_GRACE_MS, left()), leaderExit)) return "terminated";
   signalGroup(pgid, "SIGTERM");
   if (await waitGone(pgid, left(), leaderExit)) return "terminated";
-  return killGroup(pgid, leaderExit);
-}
-
-function refuseOwn(pgid: number): void {
-  if (pgid <= 1 || pgid === process.pid)
-    throw new Error(`refusing to signal process group ${pgid}`);
-}
-
-/** SIGKILL to the group, and a wait for the kernel to take it away. */
-async function killGroup(pgid: number, leaderExit?: Promise<unknown>): Promise<"killed"> {
   signalGroup(pgid, "SIGKILL");
   await waitGone(pgid, KILL_WAIT_MS, leaderExit);
   return "killed";
@@ -125,23 +116,5 @@ export async function reapGroup(
 ): Promise<"none" | "exited" | "terminated" | "killed"> {
   if (!alive(pgid, true)) return "none";
   if (await waitGone(pgid, timeoutMs)) return "exited";
-  return stopGroup(pgid, timeoutMs);
-}
-
-/**
- * Stops a whole process group: SIGTERM to the group, SIGKILL to the group after `timeoutMs`.
- * The agent re-executes itself as a child and its parent installs no signal handler, so
- * signalling only the leader would orphan the real agent. `leaderExit`, when the group leader is
- * our child, settles as it exits. Resolves with how it ended.
- */
-export async function stopGroup(
-  pgid: number,
-  timeoutMs: number,
-  leaderExit?: Promise<unknown>,
-): Promise<"none" | "terminated" | "killed"> {
-  refuseOwn(pgid);
-  if (!alive(pgid, false)) return "none";
-  signalGroup(pgid, "SIGTERM");
-  if (await waitGone(pgid, timeoutMs, leaderExit)) return "terminated";
-  return killGroup(pgid, leaderExit);
+  return stopAgentGroup(pgid, timeoutMs);
 }

@@ -2,7 +2,7 @@ import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { writeFileAtomic } from "../core/atomic.js";
-import { stopGroup } from "./group.js";
+import { stopAgentGroup } from "./group.js";
 import { type ProcessIdentity, pgidOf, processesWithEnv, sameProcess } from "./proc.js";
 
 /** The agent's environment marker: finds an agent of this state dir even without a pidfile. */
@@ -75,7 +75,7 @@ export class Pidfile {
     const reaped: number[] = [];
     for (const pgid of pgids) {
       if (pgid <= 1 || pgid === own || pgid === spare) continue;
-      const how = await stopGroup(pgid, stopTimeoutMs);
+      const how = await stopAgentGroup(pgid, stopTimeoutMs);
       this.log.warn(
         { event: "predecessor_stopped", pgid, how },
         "stopped an agent left by a previous sidecar",
