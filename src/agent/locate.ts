@@ -66,11 +66,15 @@ export class AgentLocator {
 
   /** The agent process found now, if any. */
   async current(): Promise<Seen | undefined> {
+    return (await this.running())?.seen;
+  }
+
+  /** The agent found now: its pid and start time, and its argv. */
+  private async running(): Promise<{ seen: Seen; argv: string[] } | undefined> {
     const pid = await this.find();
     const agent = pid === undefined ? undefined : runningProcess(pid);
-    return pid === undefined || agent === undefined
-      ? undefined
-      : { pid, startTime: agent.startTime };
+    if (pid === undefined || agent === undefined) return undefined;
+    return { seen: { pid, startTime: agent.startTime }, argv: agent.argv };
   }
 
   /** After a restart: a new process (pid or start time) that runs the launch, within a few seconds. */
@@ -101,10 +105,10 @@ export class AgentLocator {
 
   /** What runs now, compared with the launch. */
   async now(launch: Launch): Promise<Verification> {
-    const pid = await this.find();
-    const agent = pid === undefined ? undefined : runningProcess(pid);
-    if (pid === undefined || agent === undefined) return { problem: notFound(this.describe) };
-    const seen = { pid, startTime: agent.startTime };
+    const agent = await this.running();
+    if (agent === undefined) return { problem: notFound(this.describe) };
+    const { seen } = agent;
+    const pid = seen.pid;
     if (this.flags.format === "yaml") {
       const onCommandLine = managedFlagsOn(agent.argv);
       const readsFile = agent.argv.some(

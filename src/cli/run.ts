@@ -87,7 +87,7 @@ export async function runCommand(
       timeoutMs: config.deliveryTimeoutMs,
       expected: config.agentVersion !== undefined,
       memory: metricsMemory(stateDir),
-      scrape: (url) => scrape(url),
+      scrape,
     },
   });
   const watcher = new RelationWatcher({

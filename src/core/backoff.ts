@@ -9,10 +9,15 @@ export interface Backoff {
 /** 1 s doubling to 60 s, reset after 60 s: the agent's crash restarts and the check's retries. */
 export const DEFAULT_BACKOFF: Backoff = { initialMs: 1000, maxMs: 60_000, resetAfterMs: 60_000 };
 
+/** `ms` spread by ±`fraction` (20 % by default), so that a fleet does not act in step. */
+export function jittered(ms: number, random = Math.random, fraction = 0.2): number {
+  return Math.round(ms * (1 - fraction + 2 * fraction * random()));
+}
+
 /** The delay before attempt number `attempt` (0-based): doubling, capped, ±20 % jitter. */
 export function backoffDelay(attempt: number, backoff: Backoff, random = Math.random): number {
   const base = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(attempt, 30));
-  return Math.min(backoff.maxMs, Math.round(base * (0.8 + 0.4 * random())));
+  return Math.min(backoff.maxMs, jittered(base, random));
 }
 
 /**
@@ -72,7 +77,7 @@ export function everyJittered(
 ): () => void {
   let timer: NodeJS.Timeout | undefined;
   const next = () => {
-    const delay = Math.round(periodMs * (1 - jitter + 2 * jitter * random()));
+    const delay = jittered(periodMs, random, jitter);
     timer = setTimeout(() => {
       work();
       next();

@@ -1,4 +1,5 @@
 import { get } from "node:http";
+import { parseFlags } from "../flag-names.js";
 
 /** What one read of the agent's /metrics gave. */
 export type Scrape =
@@ -55,12 +56,7 @@ export function scrape(url: string, options: ScrapeOptions = DEFAULT_SCRAPE): Pr
  * a wildcard or empty host means loopback), else its default 127.0.0.1:7071.
  */
 export function metricsUrlFromArgs(args: readonly string[]): string {
-  let address = "127.0.0.1:7071";
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] as string;
-    if (arg === "--http-address") address = args[i + 1] ?? address;
-    else if (arg.startsWith("--http-address=")) address = arg.slice("--http-address=".length);
-  }
+  const address = parseFlags(args).get("--http-address")?.at(-1) ?? "127.0.0.1:7071";
   const colon = address.lastIndexOf(":");
   let host = address.slice(0, colon);
   const port = address.slice(colon + 1);

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { Launch } from "../agent/runner.js";
+import { jittered } from "../core/backoff.js";
 import { parseWriteCounts } from "../delivery/counts.js";
 import type { Scrape } from "../delivery/scrape.js";
 import { DeliveryTracker } from "../delivery/tracker.js";
@@ -7,7 +8,7 @@ import { type Problem, problem } from "../problem.js";
 import type { LoopMachine } from "./machine.js";
 
 /** When the agent's metrics are read: every second for a minute after a start, then ~15 s. */
-const SCRAPE = { fastMs: 1000, fastForMs: 60_000, slowMs: 15_000, jitter: 0.2 } as const;
+const SCRAPE = { fastMs: 1000, fastForMs: 60_000, slowMs: 15_000 } as const;
 
 export interface DeliveryGuardOptions {
   /** The agent's /metrics; undefined: reading them is off. */
@@ -83,7 +84,7 @@ export class DeliveryGuard {
       if (pending) this.settle({ kind: "unknown" });
       return;
     }
-    this.schedule(SCRAPE.fastMs);
+    this.schedule(true);
     if (pending) this.deadline = setTimeout(() => this.onDeadline(), this.options.timeoutMs);
   }
 
@@ -95,10 +96,10 @@ export class DeliveryGuard {
     this.launch = undefined;
   }
 
-  private schedule(baseMs: number): void {
-    const random = this.options.random ?? Math.random;
-    const delay = Math.round(baseMs * (1 - SCRAPE.jitter + 2 * SCRAPE.jitter * random()));
-    this.timer = setTimeout(() => void this.tick(), baseMs === SCRAPE.fastMs ? baseMs : delay);
+  /** The next scrape: on the second while the start is fresh, then jittered ±20 %. */
+  private schedule(fast: boolean): void {
+    const delay = fast ? SCRAPE.fastMs : jittered(SCRAPE.slowMs, this.options.random);
+    this.timer = setTimeout(() => void this.tick(), delay);
   }
 
   private async tick(): Promise<void> {
@@ -116,14 +117,13 @@ export class DeliveryGuard {
     }
     this.publish();
     if (this.pending && tracker.proven) this.settle({ kind: "proven" });
-    const fast = Date.now() - this.startedAt < SCRAPE.fastForMs;
-    this.schedule(fast ? SCRAPE.fastMs : SCRAPE.slowMs);
+    this.schedule(Date.now() - this.startedAt < SCRAPE.fastForMs);
   }
 
   private onDeadline(): void {
     const tracker = this.tracker;
     if (!this.pending || tracker === undefined || tracker.proven) return;
-    const expected = tracker.expected || this.seenBefore;
+    const { expected } = tracker;
     if (tracker.totals.failed > 0) {
       this.fail(
         problem(
