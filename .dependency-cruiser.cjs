@@ -30,6 +30,13 @@ module.exports = {
       to: { path: "^src/(agent|store)/", pathNot: "^src/$1/" },
     },
     {
+      name: "delivery-stands-alone",
+      severity: "error",
+      comment: "Reading the agent's metrics knows nothing of the loop, the agent runners or the check.",
+      from: { path: "^src/delivery/" },
+      to: { path: "^src/(relation|store|agent|reconcile|api|cli)/" },
+    },
+    {
       name: "core-imports-no-stage",
       severity: "error",
       comment: "src/core holds what every stage uses; it depends on none of them.",
