@@ -32,7 +32,8 @@ module.exports = {
     {
       name: "delivery-stands-alone",
       severity: "error",
-      comment: "Reading the agent's metrics knows nothing of the loop, the agent runners or the check.",
+      comment:
+        "Reading the agent's metrics knows nothing of the loop, the agent runners or the check.",
       from: { path: "^src/delivery/" },
       to: { path: "^src/(relation|store|agent|reconcile|api|cli)/" },
     },
