@@ -181,13 +181,24 @@ export class Rollout {
     this.unsubscribe();
   }
 
-  /** Once the launch has run --min-uptime-ms, its rollback target is dropped. */
-  private watchUptime(launch: Launch): void {
+  /**
+   * Once one agent process of the launch has stayed up --min-uptime-ms without an exit, its
+   * rollback target is dropped. An agent that crashes and is restarted in between does not
+   * count: the timer looks again when the process running then would have stayed up that long.
+   */
+  private watchUptime(launch: Launch, inMs = this.options.minUptimeMs): void {
     clearTimeout(this.uptimeTimer);
     this.uptimeTimer = setTimeout(() => {
       void this.enqueue(async () => {
         const applied = this.machine.state.applied;
-        if (applied?.launch !== launch || !this.options.runner.snapshot().running) return;
+        if (applied?.launch !== launch) return;
+        const agent = this.options.runner.snapshot();
+        const upMs = agent.running && agent.startedAt ? Date.now() - agent.startedAt.getTime() : -1;
+        if (upMs < this.options.minUptimeMs) {
+          const waitMs = upMs < 0 ? this.options.minUptimeMs : this.options.minUptimeMs - upMs;
+          this.watchUptime(launch, waitMs);
+          return;
+        }
         // A pending config keeps its rollback target until an OK write proved it.
         const target = applied.pending ? undefined : applied.rollbackTo;
         this.machine.commit({
@@ -203,7 +214,7 @@ export class Rollout {
           this.machine.commit({ stateError });
         }
       });
-    }, this.options.minUptimeMs);
+    }, inMs);
   }
 
   private onRunnerEvent(event: RunnerEvent): void {

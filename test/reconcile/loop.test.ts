@@ -243,6 +243,26 @@ describe("the loop", () => {
     expect(l.runner.addresses()).toEqual([A.address, B.address]);
   });
 
+  it("counts --min-uptime-ms for one process: an agent restarted after a crash is not promoted at the deadline", async () => {
+    const l = await running(A);
+    l.sources.set(B);
+    await l.reconciler.trigger();
+    // Crashes 6 s in, runs again at once: at 10 s after the apply, the agent running has been
+    // up for only 4 s.
+    await vi.advanceTimersByTimeAsync(6_000);
+    l.runner.crash(6_000);
+    l.runner.recover();
+    await vi.advanceTimersByTimeAsync(4_000);
+    expect(l.state().applied).toMatchObject({ rollbackTo: A });
+    expect(l.state().applied?.stayedUp).toBeUndefined();
+    expect(l.known.saved).toMatchObject({ current: B, previous: A });
+    // Once that process has stayed up 10 s, B is promoted and A dropped.
+    await vi.advanceTimersByTimeAsync(6_000);
+    expect(l.state().applied?.stayedUp).toBe(true);
+    expect(l.state().applied?.rollbackTo).toBeUndefined();
+    expect(l.known.saved?.previous).toBeUndefined();
+  });
+
   it("a crash loop before any agent stayed up is DEGRADED; after one has, the phase holds", async () => {
     const l = await running(A);
     const phase = () => view(l.state(), l.runner.snapshot(), false);

@@ -109,11 +109,14 @@ export class FakeRunner implements Runner {
   stops = 0;
   private running = false;
   private backoff = false;
+  /** When the agent process running now started. */
+  private startedAt: Date | undefined;
   private readonly listeners = new Listeners<RunnerEvent>();
 
   async apply(launch: Launch): Promise<void> {
     this.launches.push(launch);
     this.running = true;
+    this.startedAt = new Date();
     this.backoff = false;
     this.listeners.emit({ type: "state" });
   }
@@ -137,6 +140,7 @@ export class FakeRunner implements Runner {
   /** The backoff is over: the same launch runs again. */
   recover(): void {
     this.running = true;
+    this.startedAt = new Date();
     this.backoff = false;
     this.listeners.emit({ type: "state" });
   }
@@ -153,6 +157,7 @@ export class FakeRunner implements Runner {
       pid: this.running ? 4242 : 0,
       restarts: Math.max(0, this.launches.length - 1),
       running: this.running,
+      ...(this.running && this.startedAt ? { startedAt: this.startedAt } : {}),
       args: launch && this.running ? [...launch.argv] : [],
     };
   }

@@ -3,6 +3,7 @@
 // whose argv ends in --telemetry-disable-panic-reporting), the parent installs no signal handler
 // and the worker's stderr runs through the parent; the worker shuts down gracefully on SIGTERM —
 // unless the parent is gone, when its next log line kills it (the real agent dies of SIGPIPE).
+// With $STANDIN_CRASH_ADDRESS naming its store it panics after $STANDIN_CRASH_AFTER_MS [50].
 // It refuses unknown flags at once (as Kong does), records every start (argv, token file,
 // environment) as a JSON line in $STANDIN_RECORD and every graceful stop in $STANDIN_RECORD.stops.
 // Given --http-address, the worker really writes: WriteArrow to the store its flags name (token,
@@ -71,10 +72,13 @@ function runAgent() {
   console.error(`agent ready (pid ${process.pid})`);
   const crashOn = process.env.STANDIN_CRASH_ADDRESS;
   if (crashOn && flag("--remote-store-address") === crashOn) {
-    setTimeout(() => {
-      console.error(`panic: cannot run against ${crashOn}`);
-      process.exit(2);
-    }, 50);
+    setTimeout(
+      () => {
+        console.error(`panic: cannot run against ${crashOn}`);
+        process.exit(2);
+      },
+      Number(process.env.STANDIN_CRASH_AFTER_MS ?? 50),
+    );
   }
   const crash = flag("--standin-crash-after-ms");
   if (crash !== undefined) {
