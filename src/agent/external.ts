@@ -1,4 +1,3 @@
-import { execa } from "execa";
 import type { Logger } from "pino";
 import { writeFileAtomic } from "../core/atomic.js";
 import { everyJittered } from "../core/backoff.js";
@@ -6,7 +5,8 @@ import { errnoOrMessage } from "../core/errors.js";
 import { Listeners } from "../core/listeners.js";
 import { SerialQueue } from "../core/serial-queue.js";
 import type { Secrets } from "../log.js";
-import type { Problem } from "../problem.js";
+import { type Problem, problem } from "../problem.js";
+import { type CommandOutcome, runCommandGroup } from "./command.js";
 import { redactArgv } from "./flags.js";
 import { type FlagsFormat, FlagsFormatError, formatFlagsFile } from "./flags-file.js";
 import type { AgentLocator, Seen, Verification } from "./locate.js";
@@ -18,7 +18,7 @@ import {
   type RunnerEvent,
   TAIL_LINES,
 } from "./runner.js";
-import { ApplyError, writeTokenFile } from "./token-file.js";
+import { ApplyError, removeTokenFile, writeTokenFile } from "./token-file.js";
 
 export interface ExternalOptions {
   readonly flagsFile: string;
@@ -26,6 +26,7 @@ export interface ExternalOptions {
   /** argv of the restart command (already split; never run by a shell). */
   readonly restartCommand?: readonly string[];
   readonly stopCommand?: readonly string[];
+  /** A restart or stop command running longer is killed with its process group. */
   readonly commandTimeoutMs: number;
   readonly env: NodeJS.ProcessEnv;
   readonly log: Logger;
@@ -52,6 +53,8 @@ export class ExternalRunner implements Runner {
   /** The agent process last found, and what keeps it from running as rendered. */
   private seen: Seen | undefined;
   private problem: Problem | undefined;
+  /** RESTART_FAILED: the last restart command failed; cleared by one that succeeds. */
+  private restartProblem: Problem | undefined;
   private stopLooking: (() => void) | undefined;
 
   constructor(private readonly options: ExternalOptions) {}
@@ -70,7 +73,11 @@ export class ExternalRunner implements Runner {
       running: this.running,
       args: this.launch && this.running ? redactArgv(this.launch.argv) : [],
       ...(this.error ? { error: this.error } : {}),
-      ...(this.running && this.problem ? { problem: this.problem } : {}),
+      ...(this.restartProblem
+        ? { problem: this.restartProblem }
+        : this.running && this.problem
+          ? { problem: this.problem }
+          : {}),
       ...(this.seen && this.running ? { pid: this.seen.pid } : {}),
       ...(this.options.locator === undefined && this.running
         ? { notice: "the running agent is not verified (give --agent-pidfile or --agent-unit)" }
@@ -78,7 +85,12 @@ export class ExternalRunner implements Runner {
     };
   }
 
-  apply(launch: Launch): Promise<void> {
+  /**
+   * Writes the flags (and token) file and runs the restart command. Throws ApplyError when the
+   * files cannot be written or the command fails, times out or is aborted by `signal`: the
+   * agent then counts as running what it ran before.
+   */
+  apply(launch: Launch, signal?: AbortSignal): Promise<void> {
     return this.queue.run(async () => {
       const { options } = this;
       this.error = undefined;
@@ -98,16 +110,23 @@ export class ExternalRunner implements Runner {
         this.listeners.emit({ type: "state" });
         throw new ApplyError(this.error, { cause: err });
       }
-      this.launch = launch;
       if (options.restartCommand === undefined) {
+        this.launch = launch;
         this.succeeded("flags_written", "flags file written; no restart command to run");
         await this.verify(launch, { restarted: false, before: undefined });
         return;
       }
       // The agent before the restart: the restart must show a new process.
       const before = await this.options.locator?.current();
-      const ok = await this.runCommand(options.restartCommand, launch, "restart");
-      if (!ok) return;
+      const outcome = await this.runCommand(options.restartCommand, launch, signal);
+      if (!outcome.ok) {
+        const error = this.failed("restart", outcome);
+        if (!outcome.aborted) this.restartProblem = restartFailed(error);
+        this.listeners.emit({ type: "state" });
+        throw new ApplyError(error);
+      }
+      this.launch = launch;
+      this.restartProblem = undefined;
       this.succeeded("agent_restarted", "restart command succeeded");
       await this.verify(launch, { restarted: true, before });
     });
@@ -146,12 +165,19 @@ export class ExternalRunner implements Runner {
     this.listeners.emit({ type: "state" });
   }
 
-  stop(): Promise<void> {
+  /** Runs the stop command, if any; its failure is reported, and the agent counts as stopped. */
+  stop(signal?: AbortSignal): Promise<void> {
     return this.queue.run(async () => {
-      if (this.options.stopCommand)
-        await this.runCommand(this.options.stopCommand, this.launch, "stop");
+      const command = this.options.stopCommand;
+      if (command) {
+        const outcome = await this.runCommand(command, this.launch, signal);
+        if (!outcome.ok) this.failed("stop", outcome);
+      }
       this.running = false;
+      this.restartProblem = undefined;
       this.listeners.emit({ type: "state" });
+      const tokenFile = this.launch?.tokenFile;
+      if (tokenFile) await removeTokenFile(tokenFile.path, this.options.log);
     });
   }
 
@@ -166,55 +192,65 @@ export class ExternalRunner implements Runner {
     this.listeners.emit({ type: "state" });
   }
 
-  private fail(error: string): void {
-    this.error = this.options.secrets.scrub(error);
-    this.running = false;
+  /** Records how a command failed (its stderr kept for status, token redacted); the message. */
+  private failed(what: "restart" | "stop", outcome: CommandOutcome): string {
+    const [file] =
+      (what === "restart" ? this.options.restartCommand : this.options.stopCommand) ?? [];
+    const stderr = this.options.secrets
+      .scrub(outcome.stderr)
+      .split("\n")
+      .filter(Boolean)
+      .slice(-TAIL_LINES);
+    this.lastExit = {
+      code: outcome.code ?? -1,
+      signal: outcome.signal ?? "",
+      at: new Date(),
+      stderrTail: stderr,
+    };
+    const last = stderr.length ? `: ${stderr.at(-1)}` : "";
+    const why = outcome.aborted
+      ? "stopped: newer relation data or a shutdown"
+      : outcome.timedOut
+        ? `timed out after ${this.options.commandTimeoutMs} ms; its process group was killed`
+        : outcome.startError !== undefined
+          ? outcome.startError
+          : outcome.code === undefined
+            ? `killed by ${outcome.signal}`
+            : `exit ${outcome.code}${last}`;
+    const error = this.options.secrets.scrub(`${what} command ${file} failed (${why})`);
+    this.error = error;
     this.options.log.error(
-      { event: "external_failed", error: this.error },
-      "the agent could not be (re)started",
+      { event: outcome.aborted ? "command_aborted" : "command_failed", command: what, error },
+      outcome.aborted ? "the command was stopped" : "the agent could not be (re)started",
     );
-    this.listeners.emit({ type: "state" });
+    return error;
   }
 
-  /** Runs a restart/stop command without a shell; true when it exited 0. */
-  private async runCommand(
+  /** Runs a restart/stop command in its own process group, the store in its environment. */
+  private runCommand(
     argv: readonly string[],
     launch: Launch | undefined,
-    what: string,
-  ): Promise<boolean> {
-    const [file, ...args] = argv as [string, ...string[]];
+    signal: AbortSignal | undefined,
+  ): Promise<CommandOutcome> {
     const env: NodeJS.ProcessEnv = { ...this.options.env };
     if (launch) {
       env.PARCA_STORE_ADDRESS = launch.store.address;
       env.PARCA_STORE_INSECURE = String(launch.store.insecure);
       if (launch.store.token !== undefined) env.PARCA_STORE_BEARER_TOKEN = launch.store.token;
     }
-    const result = await execa(file, args, {
+    return runCommandGroup(argv, {
       env,
-      extendEnv: false,
-      reject: false,
-      stdin: "ignore",
-      timeout: this.options.commandTimeoutMs,
-      maxBuffer: 1024 * 1024,
+      timeoutMs: this.options.commandTimeoutMs,
+      ...(signal ? { signal } : {}),
     });
-    if (result.exitCode === 0 && !result.timedOut) return true;
-    const stderr = this.options.secrets
-      .scrub(String(result.stderr ?? ""))
-      .split("\n")
-      .filter(Boolean)
-      .slice(-TAIL_LINES);
-    this.lastExit = {
-      code: result.exitCode ?? -1,
-      signal: result.signal ?? "",
-      at: new Date(),
-      stderrTail: stderr,
-    };
-    const why = result.timedOut
-      ? `timed out after ${this.options.commandTimeoutMs} ms`
-      : result.exitCode === undefined
-        ? result.shortMessage
-        : `exit ${result.exitCode}${stderr.length ? `: ${stderr.at(-1)}` : ""}`;
-    this.fail(`${what} command ${file} failed (${why})`);
-    return false;
   }
+}
+
+/** The problem a failed restart command is, in status. */
+function restartFailed(error: string): Problem {
+  return problem(
+    "RESTART_FAILED",
+    error,
+    "the command's last stderr lines are in status (agent.last_exit); it is retried with backoff; fix the command or the service, or raise --restart-timeout-ms if it needs longer",
+  );
 }

@@ -51,10 +51,16 @@ export type RunnerEvent =
 
 /** Runs the agent: as a supervised child, or through an external service manager. */
 export interface Runner {
-  /** (Re)starts the agent with this launch; resolves once it was started (or failed to). */
-  apply(launch: Launch): Promise<void>;
-  /** Stops the agent (external mode: runs the stop command). */
-  stop(): Promise<void>;
+  /**
+   * (Re)starts the agent with this launch; resolves once it was started, throws when it could
+   * not be. `signal` gives up on a restart command still running (external mode).
+   */
+  apply(launch: Launch, signal?: AbortSignal): Promise<void>;
+  /**
+   * Stops the agent for good (external mode: runs the stop command, given up on by `signal`) and
+   * removes its token file: a secret stays on disk only while an agent may need it.
+   */
+  stop(signal?: AbortSignal): Promise<void>;
   snapshot(): AgentSnapshot;
   subscribe(listener: (event: RunnerEvent) => void): () => void;
 }

@@ -13,7 +13,7 @@ import { forwardOutput, type OutputSink } from "./output.js";
 import { Pidfile, STATE_MARKER } from "./pidfile.js";
 import { cmdline, identify } from "./proc.js";
 import type { AgentSnapshot, AgentState, ExitInfo, Launch, Runner, RunnerEvent } from "./runner.js";
-import { writeTokenFile } from "./token-file.js";
+import { removeTokenFile, writeTokenFile } from "./token-file.js";
 import { argsDrift, driftedFlags } from "./verify.js";
 
 export interface SupervisorOptions {
@@ -106,9 +106,11 @@ export class Supervisor implements Runner {
 
   stop(): Promise<void> {
     return this.queue.run(async () => {
+      const tokenFile = this.desired?.tokenFile;
       this.desired = undefined;
       await this.stopChild({ drain: true });
       this.setState("STOPPED");
+      if (tokenFile) await removeTokenFile(tokenFile.path, this.options.log);
     });
   }
 

@@ -1,3 +1,5 @@
+import { rm } from "node:fs/promises";
+import type { Logger } from "pino";
 import { writeFileAtomic } from "../core/atomic.js";
 import { errnoOrMessage } from "../core/errors.js";
 
@@ -17,5 +19,17 @@ export async function writeTokenFile(file: {
     throw new ApplyError(`cannot write the token file ${file.path}: ${errnoOrMessage(err)}`, {
       cause: err,
     });
+  }
+}
+
+/** Removes the token file once no agent needs it; a failure is logged, never thrown. */
+export async function removeTokenFile(path: string, log: Logger): Promise<void> {
+  try {
+    await rm(path, { force: true });
+  } catch (err) {
+    log.warn(
+      { event: "token_file_not_removed", path, error: errnoOrMessage(err) },
+      "cannot remove the token file",
+    );
   }
 }

@@ -183,6 +183,14 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
     env: true,
     default: 15_000,
   },
+  "restart-timeout-ms": {
+    value: "MS",
+    help: "external mode: a restart or stop command running longer is killed with its process group, reported (RESTART_FAILED) and retried",
+    kind: "count",
+    commands: RUN,
+    env: true,
+    default: 60_000,
+  },
   "min-uptime-ms": {
     value: "MS",
     help: "a new config's agent exiting sooner, three times, is rolled back",

@@ -32,6 +32,7 @@ export interface RunConfig {
   readonly removeGraceMs: number;
   readonly checkTimeoutMs: number;
   readonly stopTimeoutMs: number;
+  readonly restartTimeoutMs: number;
   readonly minUptimeMs: number;
   readonly rescanMs: number;
   readonly recheckMs: number;
@@ -148,6 +149,7 @@ export function runConfig(options: Options, isTty: boolean): RunConfig {
     removeGraceMs: options.count("remove-grace-ms"),
     checkTimeoutMs: positive("check-timeout-ms", options.count("check-timeout-ms")),
     stopTimeoutMs: options.count("stop-timeout-ms"),
+    restartTimeoutMs: options.count("restart-timeout-ms"),
     minUptimeMs: options.count("min-uptime-ms"),
     rescanMs: options.count("rescan-ms"),
     recheckMs: options.count("recheck-ms"),

@@ -97,7 +97,7 @@ export function makeRunner(
       format: config.flagsFormat,
       ...(config.restartCommand ? { restartCommand: config.restartCommand } : {}),
       ...(config.stopCommand ? { stopCommand: config.stopCommand } : {}),
-      commandTimeoutMs: Math.max(config.stopTimeoutMs, 60_000),
+      commandTimeoutMs: config.restartTimeoutMs,
       ...(config.agentLocation
         ? {
             locator: new AgentLocator(config.agentLocation, {

@@ -93,6 +93,9 @@ export class Reconciler {
     const { decision } = await this.options.sources.read();
     if (decision.kind !== "configured") return this.checks.abort();
     const { config } = decision;
+    // A restart command still running for other data is given up on: newer data never waits.
+    const { work } = this.state;
+    if (work.kind === "applying" && !sameStore(work.config, config)) this.rollout.abort();
     this.options.secrets.add(config.token);
     const { rejected } = this.state;
     if (rejected && sameStore(rejected.config, config)) return;
@@ -113,10 +116,11 @@ export class Reconciler {
     this.retry.cancel();
     this.removal.cancel();
     this.checks.abort();
+    this.rollout.abort();
     this.delivery.stop();
     this.rollout.close();
     await this.queue.drained();
-    if (stopAgent) await this.options.runner.stop();
+    if (stopAgent) await this.rollout.stopAgent();
     this.machine.commit({});
   }
 
@@ -194,17 +198,20 @@ export class Reconciler {
     }
     const { result } = checked;
     this.checks.record(config, result);
-    if (result.ok) {
-      this.retry.reset();
-      const failed = await this.rollout.apply(config, { checked: true, eventAt });
-      if (failed !== undefined) this.holdAndRetry(config, "apply", failed);
-      return;
+    if (result.ok) this.retry.reset();
+    if (result.ok || this.options.unverified === "apply") {
+      this.machine.commit({ work: { kind: "applying", config } });
+      const outcome = await this.rollout.apply(config, { checked: result.ok, eventAt });
+      if (outcome === "aborted") {
+        // Newer data gave up on it (or the sidecar stops): the reconcile for that data is next.
+        if (eventAt !== undefined) this.eventAt ??= eventAt;
+        this.machine.commit({ work: { kind: "idle" } });
+        return;
+      }
+      if (outcome !== "applied") return this.holdAndRetry(config, "apply", outcome.failed);
+      if (result.ok) return;
     }
-    const failed =
-      this.options.unverified === "apply"
-        ? await this.rollout.apply(config, { checked: false, eventAt })
-        : undefined;
-    this.holdAndRetry(config, failed === undefined ? "check" : "apply", failed ?? "");
+    this.holdAndRetry(config, "check", "");
   }
 
   /** The applied config failed its check (--unverified apply): check again; promote it if it passes. */

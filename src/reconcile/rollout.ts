@@ -33,6 +33,9 @@ export interface ApplyRequest {
   readonly fresh?: boolean;
 }
 
+/** How an apply ended: the agent runs it, it could not be applied (and why), or newer work won. */
+export type ApplyOutcome = "applied" | "aborted" | { readonly failed: string };
+
 /** Rolls back after this many exits, each within --min-uptime-ms of its start. */
 const ROLLBACK_AFTER_EARLY_EXITS = 3;
 
@@ -50,6 +53,8 @@ interface Reason {
  */
 export class Rollout {
   private uptimeTimer: NodeJS.Timeout | undefined;
+  /** Gives up on the apply or stop in flight (a restart or stop command, external mode). */
+  private inflight: AbortController | undefined;
   private readonly unsubscribe: () => void;
 
   constructor(
@@ -84,10 +89,11 @@ export class Rollout {
 
   /**
    * Runs the agent with `config`. A checked config becomes the last-known-good, with the one
-   * before it kept as the rollback target until the new one has run --min-uptime-ms. Resolves
-   * with why it could not be applied (the agent then runs as it did), or undefined.
+   * before it kept as the rollback target until the new one has run --min-uptime-ms. When it
+   * cannot be applied (or `abort()` gave up on it), the agent counts as running what it ran
+   * before and nothing is persisted.
    */
-  async apply(config: StoreConfig, request: ApplyRequest): Promise<string | undefined> {
+  async apply(config: StoreConfig, request: ApplyRequest): Promise<ApplyOutcome> {
     const { checked, eventAt } = request;
     const launch = this.launchFor(config);
     const running = this.machine.state.applied;
@@ -96,15 +102,20 @@ export class Rollout {
       request.rollbackTo,
       running?.checked ? running.config : undefined,
     );
+    const inflight = new AbortController();
+    this.inflight = inflight;
     try {
-      await this.options.runner.apply(launch);
+      await this.options.runner.apply(launch, inflight.signal);
     } catch (err) {
+      if (inflight.signal.aborted) return "aborted";
       const message = this.options.secrets.scrub((err as Error).message);
       this.options.log.error(
         { event: "apply_failed", address: config.address, error: message },
         "cannot apply the config; the agent keeps running as it was",
       );
-      return message;
+      return { failed: message };
+    } finally {
+      if (this.inflight === inflight) this.inflight = undefined;
     }
     this.options.applied?.(eventAt === undefined ? undefined : performance.now() - eventAt);
     const pending = checked && request.fresh !== false && this.delivery.expectsProof();
@@ -126,7 +137,12 @@ export class Rollout {
     );
     this.delivery.begin(launch, { pending });
     this.watchUptime(launch);
-    return undefined;
+    return "applied";
+  }
+
+  /** Gives up on the apply or stop in flight: its command's process group is killed. */
+  abort(): void {
+    this.inflight?.abort();
   }
 
   /** The delivery guard's verdict on a pending config: promote it, or roll it back. */
@@ -170,10 +186,24 @@ export class Rollout {
 
   /** Stops the agent for good: nothing applied, no last-known-good. */
   async remove(): Promise<void> {
-    clearTimeout(this.uptimeTimer);
-    await this.options.runner.stop();
+    await this.stopAgent();
     this.machine.commit({ applied: undefined, appliedCheck: undefined });
     await this.known.forget();
+  }
+
+  /**
+   * Stops the agent for good (external mode: the stop command, given up on by `abort()`); the
+   * runner removes the token file it read.
+   */
+  async stopAgent(): Promise<void> {
+    clearTimeout(this.uptimeTimer);
+    const inflight = new AbortController();
+    this.inflight = inflight;
+    try {
+      await this.options.runner.stop(inflight.signal);
+    } finally {
+      if (this.inflight === inflight) this.inflight = undefined;
+    }
   }
 
   close(): void {
@@ -252,7 +282,7 @@ export class Rollout {
       { event: "rollback", from: applied.config.address, to: target.address, code: why.code },
       `rolling back: ${why.message}`,
     );
-    await this.apply(target, { checked: true, fresh: false });
+    if ((await this.apply(target, { checked: true, fresh: false })) !== "applied") return;
     const now = this.machine.state.applied;
     if (now && now.rollbackTo !== undefined)
       this.machine.commit({ applied: { ...now, rollbackTo: undefined } });

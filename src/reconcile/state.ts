@@ -19,6 +19,8 @@ export type Work =
   | { readonly kind: "idle" }
   /** Checking `config` before applying it (also while a config that passed is applied). */
   | { readonly kind: "checking"; readonly config: StoreConfig }
+  /** Putting `config` in front of the agent: (re)starting it, or its restart command running. */
+  | { readonly kind: "applying"; readonly config: StoreConfig }
   /**
    * `config` failed its check (`why: "check"`) or could not be applied (`why: "apply"`, with the
    * message); a retry waits for its backoff.

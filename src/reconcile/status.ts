@@ -119,12 +119,12 @@ function baseView(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean)
       message: `cannot apply ${desired.address}: ${work.message}; ${running}${crash}`,
     };
   }
-  if (work.kind === "checking" && !isDesired) {
-    return {
-      phase: Phase.CHECKING,
-      ready: runsChecked,
-      message: `checking ${desired.address} before applying it; ${running}`,
-    };
+  if ((work.kind === "checking" || work.kind === "applying") && !isDesired) {
+    const doing =
+      work.kind === "applying" && sameStore(work.config, desired)
+        ? `applying ${desired.address} (its check is done)`
+        : `checking ${desired.address} before applying it`;
+    return { phase: Phase.CHECKING, ready: runsChecked, message: `${doing}; ${running}` };
   }
   if (isDesired && applied.checked && backoff && !applied.stayedUp) {
     return {

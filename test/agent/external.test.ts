@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -8,9 +8,12 @@ import { CommandSyntaxError, splitCommand } from "../../src/agent/command.js";
 import { type ExternalOptions, ExternalRunner } from "../../src/agent/external.js";
 import { renderFlags } from "../../src/agent/flags.js";
 import { type FlagsFormat, FlagsFormatError, formatFlagsFile } from "../../src/agent/flags-file.js";
+import { isLive } from "../../src/agent/proc.js";
 import type { Launch } from "../../src/agent/runner.js";
+import { ApplyError } from "../../src/agent/token-file.js";
 import type { StoreConfig } from "../../src/relation/types.js";
 import { capturedLogger } from "../support/logs.js";
+import { waitFor } from "../support/procs.js";
 import { tempDir } from "../support/tmp.js";
 
 const RECORD_SH = fileURLToPath(new URL("../support/commands/record.sh", import.meta.url));
@@ -166,15 +169,52 @@ describe("ExternalRunner", () => {
   it("reports a failing restart command with its stderr, token scrubbed", async () => {
     const { r: failing, logs, secrets } = await runner("args", {}, { FAIL_WITH: "3" });
     secrets.add(TOKEN.token);
-    await failing.apply(launchFor(TOKEN));
+    await expect(failing.apply(launchFor(TOKEN))).rejects.toThrow(ApplyError);
     const snap = failing.snapshot();
     expect(snap.running).toBe(false);
     expect(snap.error).toMatch(
       /restart command .*record\.sh failed \(exit 3: Job for parca-agent.service failed/,
     );
+    expect(snap.problem?.code).toBe("RESTART_FAILED");
+    expect(snap.problem?.message).toBe(snap.error);
     expect(snap.lastExit?.code).toBe(3);
     expect(JSON.stringify(snap)).not.toContain(TOKEN.token);
     expect(logs.join("")).not.toContain('s3cr\\"et');
+  });
+
+  it("kills a hung restart command with its whole process group on timeout", async () => {
+    const { r, dir } = await runner("args", { commandTimeoutMs: 500 }, { HANG_RUNS: "1" });
+    const started = performance.now();
+    await expect(r.apply(launchFor(PLAIN))).rejects.toThrow(/timed out after 500 ms/);
+    // Well before the grandchild's 300 s: it held the pipe, and it was killed too.
+    expect(performance.now() - started).toBeLessThan(60_000);
+    const hung = readFileSync(join(dir, "commands.log.hung"), "utf8").trim();
+    await waitFor("the grandchild gone", () => !isLive(Number(hung)));
+    const snap = r.snapshot();
+    expect(snap.problem?.code).toBe("RESTART_FAILED");
+    expect(snap.lastExit?.stderrTail).toEqual(["restarting parca-agent.service"]);
+  });
+
+  it("gives up on a restart command when aborted: its group killed, no RESTART_FAILED", async () => {
+    const { r, dir } = await runner("args", {}, { HANG_RUNS: "1" });
+    const abort = new AbortController();
+    const applying = r.apply(launchFor(PLAIN), abort.signal);
+    const hungFile = join(dir, "commands.log.hung");
+    await waitFor("the grandchild started", () => existsSync(hungFile));
+    abort.abort();
+    await expect(applying).rejects.toThrow(/stopped: newer relation data or a shutdown/);
+    await waitFor("the grandchild gone", () => !isLive(Number(readFileSync(hungFile, "utf8"))));
+    expect(r.snapshot().problem).toBeUndefined();
+    expect(r.snapshot().running).toBe(false);
+  });
+
+  it("a restart that succeeds clears RESTART_FAILED", async () => {
+    const { r } = await runner("args", {}, { FAIL_RUNS: "1" });
+    await expect(r.apply(launchFor(PLAIN))).rejects.toThrow(/exit 1: .*failed \(run 1\)/);
+    expect(r.snapshot().problem?.code).toBe("RESTART_FAILED");
+    await r.apply(launchFor(PLAIN));
+    expect(r.snapshot()).toMatchObject({ running: true, restarts: 0 });
+    expect(r.snapshot().problem).toBeUndefined();
   });
 
   it("runs the stop command on stop", async () => {
