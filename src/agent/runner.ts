@@ -9,12 +9,17 @@ export interface ExitInfo {
   readonly signal: string;
   readonly at: Date;
   readonly stderrTail: readonly string[];
+  /** The sidecar stopped it: not a crash. */
+  readonly planned?: boolean;
 }
 
 export interface AgentSnapshot {
   readonly state: AgentState;
   readonly pid: number;
+  /** Starts after the first, planned (a new config) or not. */
   readonly restarts: number;
+  /** Exits the agent made by itself, since the sidecar started. */
+  readonly crashes?: number;
   readonly startedAt?: Date;
   readonly lastExit?: ExitInfo;
   /** Whether an agent runs now (external mode: the last restart command succeeded). */

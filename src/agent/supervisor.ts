@@ -56,6 +56,8 @@ const OUTPUT_GRACE_MS = 100;
 export class Supervisor implements Runner {
   private readonly listeners = new Listeners<RunnerEvent>();
   private readonly backoff: Backoff;
+  /** Exits the agent made by itself since the sidecar started. */
+  private crashes = 0;
   /** Crash restarts: the attempt count is the crash count since the last long-enough uptime. */
   private readonly restartTimer: RetryTimer;
   private readonly pidfile: Pidfile;
@@ -85,6 +87,7 @@ export class Supervisor implements Runner {
       state: this.state,
       pid: child?.process.pid ?? 0,
       restarts: Math.max(0, this.starts - 1),
+      crashes: this.crashes,
       ...(child ? { startedAt: child.startedAt } : {}),
       ...(this.lastExit ? { lastExit: this.lastExit } : {}),
       running: child !== undefined && (this.state === "RUNNING" || this.state === "STARTING"),
@@ -187,6 +190,7 @@ export class Supervisor implements Runner {
               signal: signal ?? "",
               at: new Date(),
               stderrTail: [...this.stderrTail],
+              ...(child.stopping ? { planned: true } : {}),
             };
             if (this.child === child) this.child = undefined;
             this.lastExit = exit;
@@ -236,6 +240,7 @@ export class Supervisor implements Runner {
           await this.start(launch);
       });
     });
+    this.crashes++;
     this.options.log.warn(
       {
         event: "agent_exited",

@@ -10,7 +10,10 @@ import {
 import {
   CheckStoreResponseSchema,
   GetStatusResponseSchema,
+  type PauseRequest,
+  PauseResponseSchema,
   ReloadResponseSchema,
+  ResumeResponseSchema,
   SidecarService,
   type Status,
   StatusSchema,
@@ -30,6 +33,9 @@ export interface ApiSource {
   onChange(listener: () => void): () => void;
   checkStore(): Promise<CheckResult>;
   reload(): Promise<void>;
+  /** Freezes the agent's config until resume (Pause); kept across restarts. */
+  pause(reason: string): Promise<void>;
+  resume(): Promise<void>;
 }
 
 export interface Listening {
@@ -124,6 +130,21 @@ function sidecarImplementation(source: ApiSource): grpc.UntypedServiceImplementa
     reload(_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
       source.reload().then(
         () => callback(null, create(ReloadResponseSchema, { status: source.status() })),
+        (err: unknown) => callback({ code: grpc.status.INTERNAL, details: (err as Error).message }),
+      );
+    },
+    pause(
+      call: grpc.ServerUnaryCall<PauseRequest, unknown>,
+      callback: grpc.sendUnaryData<unknown>,
+    ) {
+      source.pause(call.request.reason.trim().slice(0, 200)).then(
+        () => callback(null, create(PauseResponseSchema, { status: source.status() })),
+        (err: unknown) => callback({ code: grpc.status.INTERNAL, details: (err as Error).message }),
+      );
+    },
+    resume(_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
+      source.resume().then(
+        () => callback(null, create(ResumeResponseSchema, { status: source.status() })),
         (err: unknown) => callback({ code: grpc.status.INTERNAL, details: (err as Error).message }),
       );
     },

@@ -1,12 +1,13 @@
-import { readFileSync } from "node:fs";
 import { checkCommand } from "./check.js";
 import { commandHelp } from "./help.js";
 import type { Io } from "./io.js";
 import { type Command, Options, parseCommandLine, UsageError } from "./options.js";
+import { pauseCommand } from "./pause.js";
 import { renderCommand } from "./render.js";
 import { runCommand, StartError } from "./run.js";
 import { runConfig } from "./run-config.js";
 import { statusCommand } from "./status.js";
+import { version } from "./version.js";
 
 const USAGE = `parca-agent-sidecar — keeps parca-agent pointed at the right Parca store
 
@@ -15,6 +16,8 @@ Usage:
   parca-agent-sidecar render  --relation PATH [--relation PATH…] [--token-mode flag|file] [--state-dir DIR] [--show-token] -- [agent base args…]
   parca-agent-sidecar check   --relation PATH [--relation PATH…] [--ca-file F] [--timeout-ms N] [--agent-version V] -- [agent base args…]
   parca-agent-sidecar status  [--address HOST:PORT|unix:PATH] [--json] [--watch]
+  parca-agent-sidecar pause   [--address …] [--reason TEXT]
+  parca-agent-sidecar resume  [--address …]
   parca-agent-sidecar --help | --version
 
 Commands:
@@ -22,6 +25,8 @@ Commands:
   render   print the agent's argv for the current relation data (RenderResult JSON)
   check    check the configured store the way the agent will connect (CheckResult JSON)
   status   show a running sidecar's status
+  pause    freeze the agent's config: new relation data is checked and shown, never applied
+  resume   end a pause: the relation data is applied again
 
 Every run option also reads PARCA_SIDECAR_<OPTION> (e.g. --relation → PARCA_SIDECAR_RELATION,
 paths separated by ":"); a flag replaces its variable.
@@ -34,14 +39,11 @@ const USAGES: Record<Command, string> = {
   render: "render --relation PATH [options] -- [agent base args…]",
   check: "check --relation PATH [options] -- [agent base args…]",
   status: "status [options]",
+  pause: "pause [--address ADDR] [--reason TEXT]",
+  resume: "resume [--address ADDR]",
 };
 
-const COMMANDS: readonly Command[] = ["run", "render", "check", "status"];
-
-export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"));
-  return String(pkg.version);
-}
+const COMMANDS: readonly Command[] = ["run", "render", "check", "status", "pause", "resume"];
 
 /** Runs the CLI and returns its exit code; `run` keeps going until it is stopped. */
 export type { Io };
@@ -59,7 +61,7 @@ export async function main(args: readonly string[], io: Io): Promise<number> {
   if (first === undefined || !(COMMANDS as readonly string[]).includes(first)) {
     io.err(
       first === undefined
-        ? "parca-agent-sidecar: a command is needed (run, render, check, status); see --help"
+        ? "parca-agent-sidecar: a command is needed (run, render, check, status, pause, resume); see --help"
         : `parca-agent-sidecar: unknown command ${JSON.stringify(first)}; see --help`,
     );
     return 2;
@@ -86,6 +88,9 @@ export async function main(args: readonly string[], io: Io): Promise<number> {
         );
       case "status":
         return await statusCommand(options, io);
+      case "pause":
+      case "resume":
+        return await pauseCommand(command, options, io);
     }
   } catch (err) {
     if (err instanceof UsageError) {

@@ -1,5 +1,5 @@
 /** Every option of every command: kind, commands, environment, default, choices and help. */
-export type Command = "run" | "render" | "check" | "status";
+export type Command = "run" | "render" | "check" | "status" | "pause" | "resume";
 
 export type Kind = "string" | "strings" | "boolean" | "count";
 
@@ -281,9 +281,9 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
   // PARCA_SIDECAR_LISTEN first: statusCommand decides.
   address: {
     value: "ADDR",
-    help: "the sidecar to ask: host:port or unix:/path",
+    help: "the sidecar to ask: host:port or unix:/path (else PARCA_SIDECAR_LISTEN; else the default, then the shipped unit's unix:/run/parca-agent-sidecar/api.sock when it exists)",
     kind: "string",
-    commands: ["status"],
+    commands: ["status", "pause", "resume"],
     env: false,
     default: DEFAULT_LISTEN,
   },
@@ -291,6 +291,13 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
     help: "print the Status message as JSON",
     kind: "boolean",
     commands: ["status"],
+    env: false,
+  },
+  reason: {
+    value: "TEXT",
+    help: "why the agent's config is frozen, shown in status and the log",
+    kind: "string",
+    commands: ["pause"],
     env: false,
   },
   watch: {

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { Supervisor } from "../agent/supervisor.js";
 import { type Listening, serve } from "../api/server.js";
 import { DEFAULT_BACKOFF, everyJittered } from "../core/backoff.js";
@@ -6,11 +7,13 @@ import { scrape } from "../delivery/scrape.js";
 import { Phase } from "../gen/parca/sidecar/v1/sidecar_pb.js";
 import { createLogger, Secrets } from "../log.js";
 import { storeChecker } from "../reconcile/checker.js";
+import { PauseFile } from "../reconcile/pause.js";
 import { Reconciler } from "../reconcile/reconciler.js";
 import { RelationReader } from "../reconcile/sources.js";
 import type { DeliveryView } from "../reconcile/state.js";
 import { StateFile } from "../reconcile/state-file.js";
-import { buildStatus, view } from "../reconcile/status.js";
+import { view } from "../reconcile/status.js";
+import { buildStatus } from "../reconcile/status-message.js";
 import { RelationWatcher } from "../reconcile/watch.js";
 import { failedCheck } from "../store/check.js";
 import { diagnose } from "../store/diagnosis.js";
@@ -23,6 +26,7 @@ import {
   StartError,
   warmTrust,
 } from "./run-setup.js";
+import { version } from "./version.js";
 
 export { StartError } from "./run-setup.js";
 
@@ -75,6 +79,7 @@ export async function runCommand(
     removeGraceMs: config.removeGraceMs,
     minUptimeMs: config.minUptimeMs,
     retry: DEFAULT_BACKOFF,
+    pauseFile: new PauseFile(join(stateDir, "paused.json")),
     runner,
     ...(metrics ? { observer: metrics.observer } : {}),
     checker,
@@ -101,10 +106,18 @@ export async function runCommand(
     const agent = runner.snapshot();
     return { agent, view: view(reconciler.state, agent, config.onRemove === "keep") };
   };
+  const startedAt = new Date();
+  let phase = { phase: current().view.phase, since: startedAt };
+  /** Since when the phase holds: looked at on every change of the loop (agent events included). */
+  const phaseNow = (p: Phase) => {
+    if (p !== phase.phase) phase = { phase: p, since: new Date() };
+    return phase.since;
+  };
   const api = {
     status: () => {
       const { agent, view: v } = current();
-      return buildStatus(reconciler.state, agent, v, watcher.currentProblems());
+      const facts = { version: version(), startedAt, phaseSince: phaseNow(v.phase) };
+      return buildStatus(reconciler.state, agent, v, watcher.currentProblems(), facts);
     },
     alive: () => reconciler.state.work.kind !== "stopped",
     ready: () => current().view.ready,
@@ -113,6 +126,8 @@ export async function runCommand(
       (await reconciler.checks.desired(() => void reconciler.trigger())) ??
       failedCheck("", false, diagnose("NOT_CONFIGURED", { address: "", host: "" })),
     reload: () => reconciler.reload(),
+    pause: (reason: string) => reconciler.pause(reason),
+    resume: () => reconciler.resume(),
   };
 
   const periodic: (() => void)[] = [];
@@ -184,6 +199,7 @@ export async function runCommand(
   let lastMessage = "";
   reconciler.onChange(() => {
     const { view: v } = current();
+    phaseNow(v.phase);
     if (v.message !== lastMessage) {
       lastMessage = v.message;
       log.info({ event: "status", phase: Phase[v.phase], ready: v.ready }, v.message);

@@ -1,7 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
-import { serviceDefinition } from "../api/service-definition.js";
 import {
   AgentState,
   type CheckResult,
@@ -9,18 +8,15 @@ import {
   GetStatusRequestSchema,
   type GetStatusResponse,
   Phase,
-  SidecarService,
   type Status,
   StatusSchema,
   WatchStatusRequestSchema,
   type WatchStatusResponse,
 } from "../gen/parca/sidecar/v1/sidecar_pb.js";
 import { toJson } from "../messages.js";
+import { callFirst, errorLine, NoSidecar, sidecarAddresses, sidecarClient } from "./client.js";
 import type { Io } from "./io.js";
 import type { Options } from "./options.js";
-import { validateListen } from "./run-config.js";
-
-const CONNECT_TIMEOUT_MS = 5000;
 
 function checkLine(check: CheckResult | undefined): string {
   if (!check) return "not run";
@@ -37,30 +33,66 @@ function deliveryLine(d: NonNullable<Status["delivery"]>): string {
   return `${state}, ${counts}${last}${d.metricsUrl ? ` from ${d.metricsUrl}` : ", agent metrics off"}${problem}`;
 }
 
-/** The human summary `status` prints. */
-export function summary(s: Status): string {
+/** "3m 5s", "2h 4m", "1d 3h": how long, to the two largest units. */
+export function duration(ms: number): string {
+  const units: [string, number][] = [
+    ["d", 86_400_000],
+    ["h", 3_600_000],
+    ["m", 60_000],
+    ["s", 1000],
+  ];
+  const parts: string[] = [];
+  let rest = Math.max(0, ms);
+  for (const [name, size] of units) {
+    const n = Math.floor(rest / size);
+    rest -= n * size;
+    if (n > 0 || parts.length > 0) parts.push(`${n}${name}`);
+    if (parts.length === 2) break;
+  }
+  return parts.length ? parts.join(" ") : "0s";
+}
+
+const plural = (n: number | bigint, one: string, many = `${one}s`) =>
+  `${n} ${Number(n) === 1 ? one : many}`;
+
+/** The human summary `status` prints; `now` for the durations. */
+export function summary(s: Status, now = new Date()): string {
   const store = (c: Status["desired"]) =>
     c
       ? `${c.address} (${c.insecure ? "plaintext" : "TLS"}${c.tokenSet ? ", token set" : ""})`
       : "none";
+  const since = (t: Status["phaseSince"]) =>
+    t ? ` for ${duration(now.getTime() - timestampDate(t).getTime())}` : "";
   const agent = s.agent;
+  const restarts = agent
+    ? `${plural(agent.restarts, "restart")} (${plural(agent.crashes, "crash", "crashes")})`
+    : "";
   const lines = [
-    `phase:    ${Phase[s.phase]}`,
+    `phase:    ${Phase[s.phase]}${since(s.phaseSince)}${s.paused ? " — PAUSED" : ""}`,
+    `ready:    ${s.ready ? "yes" : "no"}`,
     `message:  ${s.message}`,
     `desired:  ${store(s.desired)}`,
     `applied:  ${store(s.applied)}`,
-    `agent:    ${agent ? AgentState[agent.state] : "?"}${agent?.pid ? ` pid ${agent.pid}` : ""}, ${agent?.restarts ?? 0} restarts${agent?.startedAt ? `, started ${timestampDate(agent.startedAt).toISOString()}` : ""}`,
+    `agent:    ${agent ? AgentState[agent.state] : "?"}${agent?.pid ? ` pid ${agent.pid}` : ""}, ${restarts}${agent?.startedAt ? `, started ${timestampDate(agent.startedAt).toISOString()}` : ""}`,
   ];
   if (agent?.lastExit) {
     const e = agent.lastExit;
+    const how = e.planned ? "last stop" : "last exit";
     lines.push(
-      `last exit: code ${e.code}${e.signal ? ` (${e.signal})` : ""}${e.stderrTail.length ? `: ${e.stderrTail.at(-1)}` : ""}`,
+      `${how}: code ${e.code}${e.signal ? ` (${e.signal})` : ""}${e.planned ? ", by the sidecar" : ""}${e.stderrTail.length ? `: ${e.stderrTail.at(-1)}` : ""}`,
     );
   }
   if (agent?.problem) lines.push(`problem:  ${agent.problem.code}: ${agent.problem.message}`);
   if (s.delivery) lines.push(`delivery: ${deliveryLine(s.delivery)}`);
   if (s.rejected) lines.push(`rejected: ${s.rejected.code}: ${s.rejected.message}`);
-  lines.push(`check:    ${checkLine(s.lastCheck)}`);
+  // A check is shown only while it is about the config the relation data asks for now.
+  const check = s.lastCheck;
+  const current =
+    check &&
+    s.desired &&
+    check.address === s.desired.address &&
+    check.insecure === s.desired.insecure;
+  lines.push(`check:    ${current ? checkLine(check) : "none for the desired config"}`);
   if (s.appliedCheck) lines.push(`recheck:  ${checkLine(s.appliedCheck)}`);
   for (const src of s.sources) {
     lines.push(
@@ -69,62 +101,48 @@ export function summary(s: Status): string {
     for (const w of src.warnings) lines.push(`          warning ${w.code}: ${w.message}`);
   }
   if (s.agentArgs.length) lines.push(`args:     ${s.agentArgs.join(" ")}`);
+  const up = s.sidecarStartedAt
+    ? `, up ${duration(now.getTime() - timestampDate(s.sidecarStartedAt).getTime())}`
+    : "";
+  if (s.version) lines.push(`sidecar:  ${s.version}${up}`);
   return lines.join("\n");
 }
 
-/** The slice of the generic grpc-js client this command calls. */
-interface SidecarClient extends grpc.Client {
-  getStatus(
-    request: unknown,
-    options: grpc.CallOptions,
-    callback: (err: grpc.ServiceError | null, response: GetStatusResponse) => void,
-  ): void;
-  watchStatus(request: unknown): grpc.ClientReadableStream<WatchStatusResponse>;
-}
-
-function client(address: string): SidecarClient {
-  const Ctor = grpc.makeGenericClientConstructor(
-    serviceDefinition(SidecarService),
-    "SidecarService",
-  );
-  return new Ctor(address, grpc.credentials.createInsecure()) as unknown as SidecarClient;
-}
-
-/** `status`: asks a running sidecar; exit 1 when it does not answer. */
+/** `status`: asks a running sidecar; exit 1 when none answers. */
 export async function statusCommand(options: Options, io: Io): Promise<number> {
-  const address = validateListen(
-    "address",
-    options.string("address", io.env.PARCA_SIDECAR_LISTEN || undefined),
-  );
+  const addresses = sidecarAddresses(options, io.env);
   const json = options.flag("json");
-  const c = client(address);
   const print = (status: Status) =>
     io.out(
       json
         ? toJson(StatusSchema, status)
         : options.flag("watch")
-          ? `${new Date().toISOString()} ${Phase[status.phase]}${status.delivery ? ` delivery ${DeliveryState[status.delivery.state]}` : ""} ${status.message}`
+          ? `${new Date().toISOString()} ${Phase[status.phase]}${status.paused ? " PAUSED" : ""}${status.delivery ? ` delivery ${DeliveryState[status.delivery.state]}` : ""} ${status.message}`
           : summary(status),
     );
+  let answered: { address: string; response: GetStatusResponse };
   try {
-    if (!options.flag("watch")) {
-      const response = await new Promise<GetStatusResponse>((resolve, reject) =>
-        c.getStatus(
-          create(GetStatusRequestSchema),
-          { deadline: Date.now() + CONNECT_TIMEOUT_MS },
-          (err, res) => (err ? reject(err) : resolve(res)),
-        ),
-      );
-      print(response.status ?? create(StatusSchema));
-      return 0;
-    }
+    answered = await callFirst(
+      "status",
+      addresses,
+      (c) => c.getStatus,
+      create(GetStatusRequestSchema),
+    );
+  } catch (err) {
+    io.err(
+      err instanceof NoSidecar ? err.message : `parca-agent-sidecar status: ${errorLine(err)}`,
+    );
+    return 1;
+  }
+  if (!options.flag("watch")) {
+    print(answered.response.status ?? create(StatusSchema));
+    return 0;
+  }
+  const c = sidecarClient(answered.address);
+  try {
     await new Promise<void>((resolve, reject) => {
       const stream = c.watchStatus(create(WatchStatusRequestSchema));
-      const timer = setTimeout(() => stream.cancel(), CONNECT_TIMEOUT_MS);
-      stream.on("data", (r: WatchStatusResponse) => {
-        clearTimeout(timer);
-        print(r.status ?? create(StatusSchema));
-      });
+      stream.on("data", (r: WatchStatusResponse) => print(r.status ?? create(StatusSchema)));
       stream.on("error", (err: grpc.ServiceError) =>
         err.code === grpc.status.CANCELLED ? resolve() : reject(err),
       );
@@ -136,7 +154,7 @@ export async function statusCommand(options: Options, io: Io): Promise<number> {
     return 0;
   } catch (err) {
     io.err(
-      `parca-agent-sidecar status: no answer from the sidecar at ${address}: ${(err as grpc.ServiceError).details || (err as Error).message}`,
+      `parca-agent-sidecar status: the sidecar at ${answered.address} stopped answering: ${errorLine(err)}`,
     );
     return 1;
   } finally {

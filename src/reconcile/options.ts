@@ -7,6 +7,7 @@ import type { CheckResult } from "../store/check.js";
 import type { Checker } from "./checker.js";
 import type { DeliveryGuardOptions } from "./delivery-guard.js";
 import type { KnownGoodStore } from "./known-good.js";
+import type { PauseFile } from "./pause.js";
 import type { SourceReader } from "./sources.js";
 import type { OnRemove, Unverified } from "./state.js";
 
@@ -31,6 +32,8 @@ export interface ReconcilerOptions {
   readonly runner: Runner;
   readonly checker: Checker;
   readonly state: KnownGoodStore;
+  /** Where a Pause is kept across restarts; without it a Pause lasts as long as the process. */
+  readonly pauseFile?: PauseFile;
   readonly log: Logger;
   readonly secrets: Secrets;
   readonly observer?: ReconcileObserver;

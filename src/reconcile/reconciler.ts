@@ -63,6 +63,14 @@ export class Reconciler {
   async start(): Promise<void> {
     for (const p of this.state.missing)
       this.options.log.warn({ event: "source_missing", path: p.path }, p.message);
+    const paused = await this.options.pauseFile?.load();
+    if (paused) {
+      this.machine.commit({ paused });
+      this.options.log.warn(
+        { event: "paused", reason: paused.reason, since: paused.since },
+        "paused since before this start: new relation data is not applied until resume",
+      );
+    }
     await this.delivery.load();
     await this.enqueue(() => this.rollout.startKnownGood());
     await this.trigger();
@@ -111,6 +119,27 @@ export class Reconciler {
     return this.trigger();
   }
 
+  /**
+   * Freezes the agent's config: new relation data is still read and checked, never applied, and
+   * a removed relation never stops the agent, until resume(). Kept in the pause file.
+   */
+  async pause(reason: string): Promise<void> {
+    const paused = { reason, since: new Date() };
+    await this.options.pauseFile?.save(paused);
+    this.machine.commit({ paused });
+    this.removal.cancel();
+    this.options.log.warn({ event: "paused", reason }, "paused: new relation data is not applied");
+  }
+
+  /** Ends a pause: the desired config is reconciled again. */
+  async resume(): Promise<void> {
+    await this.options.pauseFile?.clear();
+    const was = this.state.paused;
+    this.machine.commit({ paused: undefined });
+    if (was) this.options.log.info({ event: "resumed" }, "resumed: relation data is applied again");
+    await this.trigger();
+  }
+
   async shutdown({ stopAgent }: { readonly stopAgent: boolean }): Promise<void> {
     this.machine.commit({ work: { kind: "stopped" } });
     this.retry.cancel();
@@ -149,7 +178,7 @@ export class Reconciler {
       return;
     }
     if (decision.kind === "unconfigured") {
-      const removing = this.state.applied !== undefined;
+      const removing = this.state.applied !== undefined && this.state.paused === undefined;
       if (removing && this.state.work.kind !== "removing") this.removal.begin();
       this.machine.commit({ resolution, missing, work: { kind: removing ? "removing" : "idle" } });
       return;
@@ -172,6 +201,12 @@ export class Reconciler {
     }
     // A config that failed its check is retried by the backoff timer, not by every event.
     if (this.awaitsRetry(config)) return;
+    // Paused: a config already checked waits for resume, without checking it again.
+    const { paused, lastCheck } = this.state;
+    if (paused && lastCheck && sameStore(lastCheck.config, config) && lastCheck.result.ok) {
+      this.machine.commit({ work: { kind: "idle" } });
+      return;
+    }
     await this.checkAndApply(config, eventAt);
   }
 
@@ -199,7 +234,11 @@ export class Reconciler {
     const { result } = checked;
     this.checks.record(config, result);
     if (result.ok) this.retry.reset();
-    if (result.ok || this.options.unverified === "apply") {
+    if (this.state.paused && result.ok) {
+      this.machine.commit({ work: { kind: "idle" } });
+      return;
+    }
+    if (result.ok || (this.options.unverified === "apply" && !this.state.paused)) {
       this.machine.commit({ work: { kind: "applying", config } });
       const outcome = await this.rollout.apply(config, { checked: result.ok, eventAt });
       if (outcome === "aborted") {

@@ -4,6 +4,7 @@ import type { Problem } from "../problem.js";
 import type { Resolution } from "../relation/sources.js";
 import type { StoreConfig } from "../relation/types.js";
 import type { CheckResult } from "../store/check.js";
+import type { Paused } from "./pause.js";
 
 export type Unverified = "hold" | "apply";
 export type OnRemove = "stop" | "keep";
@@ -99,6 +100,8 @@ export interface LoopState {
   /** SOURCE_MISSING for --relation paths missing at start that have not appeared since. */
   readonly missing: readonly Problem[];
   readonly delivery?: DeliveryView;
+  /** Frozen by an operator (Pause): new relation data is checked, never applied. */
+  readonly paused?: Paused;
 }
 
 export const INITIAL_STATE: LoopState = { work: { kind: "starting" }, missing: [] };

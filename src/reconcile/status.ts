@@ -1,30 +1,8 @@
-import { create } from "@bufbuild/protobuf";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import type { AgentSnapshot, AgentState as RunnerState } from "../agent/runner.js";
-import {
-  AgentSchema,
-  AgentState,
-  DeliverySchema,
-  DeliveryState,
-  ExitSchema,
-  Phase,
-  SourceSchema,
-  type Status,
-  StatusSchema,
-} from "../gen/parca/sidecar/v1/sidecar_pb.js";
-import { checkResultMessage, problemMessage, storeMessage } from "../messages.js";
-import { type Problem, problem } from "../problem.js";
+import type { AgentSnapshot } from "../agent/runner.js";
+import { Phase } from "../gen/parca/sidecar/v1/sidecar_pb.js";
+import type { Problem } from "../problem.js";
 import { sameStore } from "../relation/types.js";
-import type { DeliveryView, LoopState } from "./state.js";
-
-const AGENT_STATES: Record<RunnerState, AgentState> = {
-  STOPPED: AgentState.STOPPED,
-  STARTING: AgentState.STARTING,
-  RUNNING: AgentState.RUNNING,
-  STOPPING: AgentState.STOPPING,
-  BACKOFF: AgentState.BACKOFF,
-  EXTERNAL: AgentState.EXTERNAL,
-};
+import type { LoopState } from "./state.js";
 
 export interface View {
   readonly phase: Phase;
@@ -39,11 +17,35 @@ function hint(p: Problem | undefined): string {
 
 /** Phase, readiness and the one-sentence message, derived from the loop's state. */
 export function view(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean): View {
-  const v = baseView(state, agent, onRemoveKeep);
+  const v = pausedView(state, agent, baseView(state, agent, onRemoveKeep));
   if (state.stateError === undefined || state.work.kind === "stopped") return v;
   return {
     ...v,
     message: `${v.message}; cannot persist the last-known-good config (${state.stateError})`,
+  };
+}
+
+/** Paused: what the desired config would have been is said, and that it waits for resume. */
+function pausedView(state: LoopState, agent: AgentSnapshot, v: View): View {
+  const { paused, applied } = state;
+  if (paused === undefined || state.work.kind === "stopped") return v;
+  const why = paused.reason ? ` (${paused.reason})` : "";
+  const decision = state.resolution?.decision;
+  const desired = decision?.kind === "configured" ? decision.config : undefined;
+  const waiting =
+    desired !== undefined && (applied === undefined || !sameStore(applied.config, desired));
+  if (!waiting || v.phase === Phase.INVALID_INPUT) {
+    return {
+      ...v,
+      message: `paused${why}: relation data is not applied until resume; ${v.message}`,
+    };
+  }
+  const running = applied ? `the agent keeps running ${applied.config.address}` : "no agent runs";
+  const runsChecked = agent.running && applied?.checked === true && agent.state !== "BACKOFF";
+  return {
+    phase: Phase.DEGRADED,
+    ready: runsChecked && agent.problem === undefined,
+    message: `paused${why}: ${desired.address} is not applied until resume; ${running}`,
   };
 }
 
@@ -167,83 +169,4 @@ function baseView(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean)
     ready: runsChecked,
     message: `holding ${desired.address}: ${failed}; ${running}${crash}`,
   };
-}
-
-const DELIVERY_STATES = {
-  UNKNOWN: DeliveryState.UNKNOWN,
-  WAITING: DeliveryState.WAITING,
-  DELIVERING: DeliveryState.DELIVERING,
-  FAILING: DeliveryState.FAILING,
-} as const;
-
-function deliveryMessage(d: DeliveryView) {
-  return create(DeliverySchema, {
-    state: DELIVERY_STATES[d.state],
-    metricsUrl: d.url,
-    okWrites: BigInt(Math.round(d.ok)),
-    failedWrites: BigInt(Math.round(d.failed)),
-    lastFailureCode: d.lastFailureCode,
-    ...(d.lastOkAt ? { lastOkAt: timestampFromDate(d.lastOkAt) } : {}),
-    ...(d.problem ? { problem: problemMessage(d.problem) } : {}),
-  });
-}
-
-/** The full `parca.sidecar.v1.Status`. */
-export function buildStatus(
-  state: LoopState,
-  agent: AgentSnapshot,
-  v: View,
-  watchProblems: readonly Problem[],
-): Status {
-  const sources = (state.resolution?.sources ?? []).map((s) => {
-    const missing = state.missing.filter((p) => p.path === s.path);
-    const watch = watchProblems.filter((p) => p.path === s.path || s.path.startsWith(`${p.path}/`));
-    return create(SourceSchema, {
-      path: s.path,
-      configured: s.configured,
-      ...(s.error ? { error: problemMessage(s.error) } : {}),
-      warnings: [...missing, ...s.warnings, ...watch].map(problemMessage),
-    });
-  });
-  const decision = state.resolution?.decision;
-  const lastExit = agent.lastExit;
-  return create(StatusSchema, {
-    phase: v.phase,
-    sources,
-    ...(decision?.kind === "configured" ? { desired: storeMessage(decision.config) } : {}),
-    ...(state.applied && agent.running ? { applied: storeMessage(state.applied.config) } : {}),
-    ...(state.lastCheck ? { lastCheck: checkResultMessage(state.lastCheck.result) } : {}),
-    agent: create(AgentSchema, {
-      state: AGENT_STATES[agent.state],
-      pid: agent.pid,
-      restarts: agent.restarts,
-      ...(agent.startedAt ? { startedAt: timestampFromDate(agent.startedAt) } : {}),
-      ...(lastExit
-        ? {
-            lastExit: create(ExitSchema, {
-              code: lastExit.code,
-              signal: lastExit.signal,
-              at: timestampFromDate(lastExit.at),
-              stderrTail: [...lastExit.stderrTail],
-            }),
-          }
-        : {}),
-      ...(agent.problem ? { problem: problemMessage(agent.problem) } : {}),
-    }),
-    ...(state.delivery ? { delivery: deliveryMessage(state.delivery) } : {}),
-    agentArgs: agent.running ? [...agent.args] : [],
-    message: v.message,
-    ...(state.appliedCheck ? { appliedCheck: checkResultMessage(state.appliedCheck) } : {}),
-    ...(state.rejected
-      ? {
-          rejected: problemMessage(
-            problem(
-              state.rejected.code,
-              `rolled back: ${state.rejected.reason}`,
-              state.rejected.hint,
-            ),
-          ),
-        }
-      : {}),
-  });
 }

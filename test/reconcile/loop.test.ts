@@ -4,7 +4,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { Phase } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
 import { Reconciler } from "../../src/reconcile/reconciler.js";
 import type { LoopState } from "../../src/reconcile/state.js";
-import { buildStatus, view } from "../../src/reconcile/status.js";
+import { view } from "../../src/reconcile/status.js";
+import { buildStatus } from "../../src/reconcile/status-message.js";
 import type { StoreConfig } from "../../src/relation/types.js";
 import { capturedLogger } from "../support/logs.js";
 import {

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file parca/sidecar/v1/sidecar.proto.
  */
 export const file_parca_sidecar_v1_sidecar: GenFile = /*@__PURE__*/
-  fileDesc("Ch5wYXJjYS9zaWRlY2FyL3YxL3NpZGVjYXIucHJvdG8SEHBhcmNhLnNpZGVjYXIudjEizAMKBlN0YXR1cxImCgVwaGFzZRgBIAEoDjIXLnBhcmNhLnNpZGVjYXIudjEuUGhhc2USKQoHc291cmNlcxgCIAMoCzIYLnBhcmNhLnNpZGVjYXIudjEuU291cmNlEi4KB2Rlc2lyZWQYAyABKAsyHS5wYXJjYS5zaWRlY2FyLnYxLlN0b3JlQ29uZmlnEi4KB2FwcGxpZWQYBCABKAsyHS5wYXJjYS5zaWRlY2FyLnYxLlN0b3JlQ29uZmlnEjEKCmxhc3RfY2hlY2sYBSABKAsyHS5wYXJjYS5zaWRlY2FyLnYxLkNoZWNrUmVzdWx0EiYKBWFnZW50GAYgASgLMhcucGFyY2Euc2lkZWNhci52MS5BZ2VudBISCgphZ2VudF9hcmdzGAcgAygJEg8KB21lc3NhZ2UYCCABKAkSNAoNYXBwbGllZF9jaGVjaxgJIAEoCzIdLnBhcmNhLnNpZGVjYXIudjEuQ2hlY2tSZXN1bHQSLAoIZGVsaXZlcnkYCiABKAsyGi5wYXJjYS5zaWRlY2FyLnYxLkRlbGl2ZXJ5EisKCHJlamVjdGVkGAsgASgLMhkucGFyY2Euc2lkZWNhci52MS5Qcm9ibGVtIoEBCgZTb3VyY2USDAoEcGF0aBgBIAEoCRISCgpjb25maWd1cmVkGAIgASgIEigKBWVycm9yGAMgASgLMhkucGFyY2Euc2lkZWNhci52MS5Qcm9ibGVtEisKCHdhcm5pbmdzGAQgAygLMhkucGFyY2Euc2lkZWNhci52MS5Qcm9ibGVtIkQKB1Byb2JsZW0SDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEgwKBGhpbnQYAyABKAkSDAoEcGF0aBgEIAEoCSJDCgtTdG9yZUNvbmZpZxIPCgdhZGRyZXNzGAEgASgJEhAKCGluc2VjdXJlGAIgASgIEhEKCXRva2VuX3NldBgDIAEoCCLVAQoLQ2hlY2tSZXN1bHQSCgoCb2sYASABKAgSDwoHYWRkcmVzcxgCIAEoCRIQCghpbnNlY3VyZRgDIAEoCBInCgZzdGFnZXMYBCADKAsyFy5wYXJjYS5zaWRlY2FyLnYxLlN0YWdlEiwKCWRpYWdub3NpcxgFIAEoCzIZLnBhcmNhLnNpZGVjYXIudjEuUHJvYmxlbRIrCgh3YXJuaW5ncxgGIAMoCzIZLnBhcmNhLnNpZGVjYXIudjEuUHJvYmxlbRITCgtkdXJhdGlvbl9tcxgHIAEoASI2CgVTdGFnZRIMCgRuYW1lGAEgASgJEgoKAm9rGAIgASgIEhMKC2R1cmF0aW9uX21zGAMgASgBItoBCgVBZ2VudBIrCgVzdGF0ZRgBIAEoDjIcLnBhcmNhLnNpZGVjYXIudjEuQWdlbnRTdGF0ZRILCgNwaWQYAiABKAUSEAoIcmVzdGFydHMYAyABKA0SLgoKc3RhcnRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoJbGFzdF9leGl0GAUgASgLMhYucGFyY2Euc2lkZWNhci52MS5FeGl0EioKB3Byb2JsZW0YBiABKAsyGS5wYXJjYS5zaWRlY2FyLnYxLlByb2JsZW0i8AEKCERlbGl2ZXJ5Ei4KBXN0YXRlGAEgASgOMh8ucGFyY2Euc2lkZWNhci52MS5EZWxpdmVyeVN0YXRlEhMKC21ldHJpY3NfdXJsGAIgASgJEhEKCW9rX3dyaXRlcxgDIAEoBBIVCg1mYWlsZWRfd3JpdGVzGAQgASgEEhkKEWxhc3RfZmFpbHVyZV9jb2RlGAUgASgJEi4KCmxhc3Rfb2tfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKB3Byb2JsZW0YByABKAsyGS5wYXJjYS5zaWRlY2FyLnYxLlByb2JsZW0iYQoERXhpdBIMCgRjb2RlGAEgASgFEg4KBnNpZ25hbBgCIAEoCRImCgJhdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLc3RkZXJyX3RhaWwYBCADKAkixQEKDFJlbmRlclJlc3VsdBISCgpjb25maWd1cmVkGAEgASgIEg4KBnJlYXNvbhgCIAEoCRIsCgVzdG9yZRgDIAEoCzIdLnBhcmNhLnNpZGVjYXIudjEuU3RvcmVDb25maWcSDAoEYXJndhgEIAMoCRIoCgVlcnJvchgFIAEoCzIZLnBhcmNhLnNpZGVjYXIudjEuUHJvYmxlbRIrCgh3YXJuaW5ncxgGIAMoCzIZLnBhcmNhLnNpZGVjYXIudjEuUHJvYmxlbSISChBHZXRTdGF0dXNSZXF1ZXN0Ij0KEUdldFN0YXR1c1Jlc3BvbnNlEigKBnN0YXR1cxgBIAEoCzIYLnBhcmNhLnNpZGVjYXIudjEuU3RhdHVzIhQKEldhdGNoU3RhdHVzUmVxdWVzdCI/ChNXYXRjaFN0YXR1c1Jlc3BvbnNlEigKBnN0YXR1cxgBIAEoCzIYLnBhcmNhLnNpZGVjYXIudjEuU3RhdHVzIhMKEUNoZWNrU3RvcmVSZXF1ZXN0IkMKEkNoZWNrU3RvcmVSZXNwb25zZRItCgZyZXN1bHQYASABKAsyHS5wYXJjYS5zaWRlY2FyLnYxLkNoZWNrUmVzdWx0Ig8KDVJlbG9hZFJlcXVlc3QiOgoOUmVsb2FkUmVzcG9uc2USKAoGc3RhdHVzGAEgASgLMhgucGFyY2Euc2lkZWNhci52MS5TdGF0dXMqpQEKBVBoYXNlEhUKEVBIQVNFX1VOU1BFQ0lGSUVEEAASHgoaUEhBU0VfV0FJVElOR19GT1JfUkVMQVRJT04QARISCg5QSEFTRV9DSEVDS0lORxACEhEKDVBIQVNFX1JVTk5JTkcQAxISCg5QSEFTRV9ERUdSQURFRBAEEhcKE1BIQVNFX0lOVkFMSURfSU5QVVQQBRIRCg1QSEFTRV9TVE9QUEVEEAYqwgEKCkFnZW50U3RhdGUSGwoXQUdFTlRfU1RBVEVfVU5TUEVDSUZJRUQQABIXChNBR0VOVF9TVEFURV9TVE9QUEVEEAESGAoUQUdFTlRfU1RBVEVfU1RBUlRJTkcQAhIXChNBR0VOVF9TVEFURV9SVU5OSU5HEAMSGAoUQUdFTlRfU1RBVEVfU1RPUFBJTkcQBBIXChNBR0VOVF9TVEFURV9CQUNLT0ZGEAUSGAoUQUdFTlRfU1RBVEVfRVhURVJOQUwQBiqiAQoNRGVsaXZlcnlTdGF0ZRIeChpERUxJVkVSWV9TVEFURV9VTlNQRUNJRklFRBAAEhoKFkRFTElWRVJZX1NUQVRFX1VOS05PV04QARIaChZERUxJVkVSWV9TVEFURV9XQUlUSU5HEAISHQoZREVMSVZFUllfU1RBVEVfREVMSVZFUklORxADEhoKFkRFTElWRVJZX1NUQVRFX0ZBSUxJTkcQBDLqAgoOU2lkZWNhclNlcnZpY2USVAoJR2V0U3RhdHVzEiIucGFyY2Euc2lkZWNhci52MS5HZXRTdGF0dXNSZXF1ZXN0GiMucGFyY2Euc2lkZWNhci52MS5HZXRTdGF0dXNSZXNwb25zZRJcCgtXYXRjaFN0YXR1cxIkLnBhcmNhLnNpZGVjYXIudjEuV2F0Y2hTdGF0dXNSZXF1ZXN0GiUucGFyY2Euc2lkZWNhci52MS5XYXRjaFN0YXR1c1Jlc3BvbnNlMAESVwoKQ2hlY2tTdG9yZRIjLnBhcmNhLnNpZGVjYXIudjEuQ2hlY2tTdG9yZVJlcXVlc3QaJC5wYXJjYS5zaWRlY2FyLnYxLkNoZWNrU3RvcmVSZXNwb25zZRJLCgZSZWxvYWQSHy5wYXJjYS5zaWRlY2FyLnYxLlJlbG9hZFJlcXVlc3QaIC5wYXJjYS5zaWRlY2FyLnYxLlJlbG9hZFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Ch5wYXJjYS9zaWRlY2FyL3YxL3NpZGVjYXIucHJvdG8SEHBhcmNhLnNpZGVjYXIudjEi5QQKBlN0YXR1cxImCgVwaGFzZRgBIAEoDjIXLnBhcmNhLnNpZGVjYXIudjEuUGhhc2USKQoHc291cmNlcxgCIAMoCzIYLnBhcmNhLnNpZGVjYXIudjEuU291cmNlEi4KB2Rlc2lyZWQYAyABKAsyHS5wYXJjYS5zaWRlY2FyLnYxLlN0b3JlQ29uZmlnEi4KB2FwcGxpZWQYBCABKAsyHS5wYXJjYS5zaWRlY2FyLnYxLlN0b3JlQ29uZmlnEjEKCmxhc3RfY2hlY2sYBSABKAsyHS5wYXJjYS5zaWRlY2FyLnYxLkNoZWNrUmVzdWx0EiYKBWFnZW50GAYgASgLMhcucGFyY2Euc2lkZWNhci52MS5BZ2VudBISCgphZ2VudF9hcmdzGAcgAygJEg8KB21lc3NhZ2UYCCABKAkSNAoNYXBwbGllZF9jaGVjaxgJIAEoCzIdLnBhcmNhLnNpZGVjYXIudjEuQ2hlY2tSZXN1bHQSLAoIZGVsaXZlcnkYCiABKAsyGi5wYXJjYS5zaWRlY2FyLnYxLkRlbGl2ZXJ5EisKCHJlamVjdGVkGAsgASgLMhkucGFyY2Euc2lkZWNhci52MS5Qcm9ibGVtEg0KBXJlYWR5GAwgASgIEg8KB3ZlcnNpb24YDSABKAkSNgoSc2lkZWNhcl9zdGFydGVkX2F0GA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtwaGFzZV9zaW5jZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcGF1c2VkGBAgASgIIoEBCgZTb3VyY2USDAoEcGF0aBgBIAEoCRISCgpjb25maWd1cmVkGAIgASgIEigKBWVycm9yGAMgASgLMhkucGFyY2Euc2lkZWNhci52MS5Qcm9ibGVtEisKCHdhcm5pbmdzGAQgAygLMhkucGFyY2Euc2lkZWNhci52MS5Qcm9ibGVtIkQKB1Byb2JsZW0SDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEgwKBGhpbnQYAyABKAkSDAoEcGF0aBgEIAEoCSJDCgtTdG9yZUNvbmZpZxIPCgdhZGRyZXNzGAEgASgJEhAKCGluc2VjdXJlGAIgASgIEhEKCXRva2VuX3NldBgDIAEoCCLVAQoLQ2hlY2tSZXN1bHQSCgoCb2sYASABKAgSDwoHYWRkcmVzcxgCIAEoCRIQCghpbnNlY3VyZRgDIAEoCBInCgZzdGFnZXMYBCADKAsyFy5wYXJjYS5zaWRlY2FyLnYxLlN0YWdlEiwKCWRpYWdub3NpcxgFIAEoCzIZLnBhcmNhLnNpZGVjYXIudjEuUHJvYmxlbRIrCgh3YXJuaW5ncxgGIAMoCzIZLnBhcmNhLnNpZGVjYXIudjEuUHJvYmxlbRITCgtkdXJhdGlvbl9tcxgHIAEoASI2CgVTdGFnZRIMCgRuYW1lGAEgASgJEgoKAm9rGAIgASgIEhMKC2R1cmF0aW9uX21zGAMgASgBIusBCgVBZ2VudBIrCgVzdGF0ZRgBIAEoDjIcLnBhcmNhLnNpZGVjYXIudjEuQWdlbnRTdGF0ZRILCgNwaWQYAiABKAUSEAoIcmVzdGFydHMYAyABKA0SLgoKc3RhcnRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoJbGFzdF9leGl0GAUgASgLMhYucGFyY2Euc2lkZWNhci52MS5FeGl0EioKB3Byb2JsZW0YBiABKAsyGS5wYXJjYS5zaWRlY2FyLnYxLlByb2JsZW0SDwoHY3Jhc2hlcxgHIAEoDSLwAQoIRGVsaXZlcnkSLgoFc3RhdGUYASABKA4yHy5wYXJjYS5zaWRlY2FyLnYxLkRlbGl2ZXJ5U3RhdGUSEwoLbWV0cmljc191cmwYAiABKAkSEQoJb2tfd3JpdGVzGAMgASgEEhUKDWZhaWxlZF93cml0ZXMYBCABKAQSGQoRbGFzdF9mYWlsdXJlX2NvZGUYBSABKAkSLgoKbGFzdF9va19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKgoHcHJvYmxlbRgHIAEoCzIZLnBhcmNhLnNpZGVjYXIudjEuUHJvYmxlbSJyCgRFeGl0EgwKBGNvZGUYASABKAUSDgoGc2lnbmFsGAIgASgJEiYKAmF0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtzdGRlcnJfdGFpbBgEIAMoCRIPCgdwbGFubmVkGAUgASgIIsUBCgxSZW5kZXJSZXN1bHQSEgoKY29uZmlndXJlZBgBIAEoCBIOCgZyZWFzb24YAiABKAkSLAoFc3RvcmUYAyABKAsyHS5wYXJjYS5zaWRlY2FyLnYxLlN0b3JlQ29uZmlnEgwKBGFyZ3YYBCADKAkSKAoFZXJyb3IYBSABKAsyGS5wYXJjYS5zaWRlY2FyLnYxLlByb2JsZW0SKwoId2FybmluZ3MYBiADKAsyGS5wYXJjYS5zaWRlY2FyLnYxLlByb2JsZW0iEgoQR2V0U3RhdHVzUmVxdWVzdCI9ChFHZXRTdGF0dXNSZXNwb25zZRIoCgZzdGF0dXMYASABKAsyGC5wYXJjYS5zaWRlY2FyLnYxLlN0YXR1cyIUChJXYXRjaFN0YXR1c1JlcXVlc3QiPwoTV2F0Y2hTdGF0dXNSZXNwb25zZRIoCgZzdGF0dXMYASABKAsyGC5wYXJjYS5zaWRlY2FyLnYxLlN0YXR1cyITChFDaGVja1N0b3JlUmVxdWVzdCJDChJDaGVja1N0b3JlUmVzcG9uc2USLQoGcmVzdWx0GAEgASgLMh0ucGFyY2Euc2lkZWNhci52MS5DaGVja1Jlc3VsdCIPCg1SZWxvYWRSZXF1ZXN0IjoKDlJlbG9hZFJlc3BvbnNlEigKBnN0YXR1cxgBIAEoCzIYLnBhcmNhLnNpZGVjYXIudjEuU3RhdHVzIh4KDFBhdXNlUmVxdWVzdBIOCgZyZWFzb24YASABKAkiOQoNUGF1c2VSZXNwb25zZRIoCgZzdGF0dXMYASABKAsyGC5wYXJjYS5zaWRlY2FyLnYxLlN0YXR1cyIPCg1SZXN1bWVSZXF1ZXN0IjoKDlJlc3VtZVJlc3BvbnNlEigKBnN0YXR1cxgBIAEoCzIYLnBhcmNhLnNpZGVjYXIudjEuU3RhdHVzKqUBCgVQaGFzZRIVChFQSEFTRV9VTlNQRUNJRklFRBAAEh4KGlBIQVNFX1dBSVRJTkdfRk9SX1JFTEFUSU9OEAESEgoOUEhBU0VfQ0hFQ0tJTkcQAhIRCg1QSEFTRV9SVU5OSU5HEAMSEgoOUEhBU0VfREVHUkFERUQQBBIXChNQSEFTRV9JTlZBTElEX0lOUFVUEAUSEQoNUEhBU0VfU1RPUFBFRBAGKsIBCgpBZ2VudFN0YXRlEhsKF0FHRU5UX1NUQVRFX1VOU1BFQ0lGSUVEEAASFwoTQUdFTlRfU1RBVEVfU1RPUFBFRBABEhgKFEFHRU5UX1NUQVRFX1NUQVJUSU5HEAISFwoTQUdFTlRfU1RBVEVfUlVOTklORxADEhgKFEFHRU5UX1NUQVRFX1NUT1BQSU5HEAQSFwoTQUdFTlRfU1RBVEVfQkFDS09GRhAFEhgKFEFHRU5UX1NUQVRFX0VYVEVSTkFMEAYqogEKDURlbGl2ZXJ5U3RhdGUSHgoaREVMSVZFUllfU1RBVEVfVU5TUEVDSUZJRUQQABIaChZERUxJVkVSWV9TVEFURV9VTktOT1dOEAESGgoWREVMSVZFUllfU1RBVEVfV0FJVElORxACEh0KGURFTElWRVJZX1NUQVRFX0RFTElWRVJJTkcQAxIaChZERUxJVkVSWV9TVEFURV9GQUlMSU5HEAQygQQKDlNpZGVjYXJTZXJ2aWNlElQKCUdldFN0YXR1cxIiLnBhcmNhLnNpZGVjYXIudjEuR2V0U3RhdHVzUmVxdWVzdBojLnBhcmNhLnNpZGVjYXIudjEuR2V0U3RhdHVzUmVzcG9uc2USXAoLV2F0Y2hTdGF0dXMSJC5wYXJjYS5zaWRlY2FyLnYxLldhdGNoU3RhdHVzUmVxdWVzdBolLnBhcmNhLnNpZGVjYXIudjEuV2F0Y2hTdGF0dXNSZXNwb25zZTABElcKCkNoZWNrU3RvcmUSIy5wYXJjYS5zaWRlY2FyLnYxLkNoZWNrU3RvcmVSZXF1ZXN0GiQucGFyY2Euc2lkZWNhci52MS5DaGVja1N0b3JlUmVzcG9uc2USSwoGUmVsb2FkEh8ucGFyY2Euc2lkZWNhci52MS5SZWxvYWRSZXF1ZXN0GiAucGFyY2Euc2lkZWNhci52MS5SZWxvYWRSZXNwb25zZRJICgVQYXVzZRIeLnBhcmNhLnNpZGVjYXIudjEuUGF1c2VSZXF1ZXN0Gh8ucGFyY2Euc2lkZWNhci52MS5QYXVzZVJlc3BvbnNlEksKBlJlc3VtZRIfLnBhcmNhLnNpZGVjYXIudjEuUmVzdW1lUmVxdWVzdBogLnBhcmNhLnNpZGVjYXIudjEuUmVzdW1lUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * Status is everything the sidecar knows about its sources, its check and its agent.
@@ -93,6 +93,39 @@ export type Status = Message<"parca.sidecar.v1.Status"> & {
    * @generated from field: parca.sidecar.v1.Problem rejected = 11;
    */
   rejected?: Problem | undefined;
+
+  /**
+   * The health service's readiness, as a field.
+   *
+   * @generated from field: bool ready = 12;
+   */
+  ready: boolean;
+
+  /**
+   * The sidecar's version.
+   *
+   * @generated from field: string version = 13;
+   */
+  version: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp sidecar_started_at = 14;
+   */
+  sidecarStartedAt?: Timestamp | undefined;
+
+  /**
+   * Since when `phase` has held.
+   *
+   * @generated from field: google.protobuf.Timestamp phase_since = 15;
+   */
+  phaseSince?: Timestamp | undefined;
+
+  /**
+   * Paused: new relation data is checked and shown, never applied (Pause/Resume).
+   *
+   * @generated from field: bool paused = 16;
+   */
+  paused: boolean;
 };
 
 /**
@@ -309,11 +342,19 @@ export type Agent = Message<"parca.sidecar.v1.Agent"> & {
   lastExit?: Exit | undefined;
 
   /**
-   * What keeps the agent from running as rendered: AGENT_START_FAILED (with the cause).
+   * What keeps the agent from running as rendered: AGENT_START_FAILED (with the cause),
+   * AGENT_ARGS_DRIFT, RESTART_FAILED, …
    *
    * @generated from field: parca.sidecar.v1.Problem problem = 6;
    */
   problem?: Problem | undefined;
+
+  /**
+   * Exits the agent made by itself; `restarts` counts every start after the first, planned or not.
+   *
+   * @generated from field: uint32 crashes = 7;
+   */
+  crashes: number;
 };
 
 /**
@@ -402,6 +443,13 @@ export type Exit = Message<"parca.sidecar.v1.Exit"> & {
    * @generated from field: repeated string stderr_tail = 4;
    */
   stderrTail: string[];
+
+  /**
+   * The sidecar stopped it (a new config, a rollback, a shutdown): not a crash.
+   *
+   * @generated from field: bool planned = 5;
+   */
+  planned: boolean;
 };
 
 /**
@@ -592,6 +640,78 @@ export const ReloadResponseSchema: GenMessage<ReloadResponse> = /*@__PURE__*/
   messageDesc(file_parca_sidecar_v1_sidecar, 17);
 
 /**
+ * PauseRequest: why the agent's config is frozen, shown in status and the log.
+ *
+ * @generated from message parca.sidecar.v1.PauseRequest
+ */
+export type PauseRequest = Message<"parca.sidecar.v1.PauseRequest"> & {
+  /**
+   * @generated from field: string reason = 1;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message parca.sidecar.v1.PauseRequest.
+ * Use `create(PauseRequestSchema)` to create a new message.
+ */
+export const PauseRequestSchema: GenMessage<PauseRequest> = /*@__PURE__*/
+  messageDesc(file_parca_sidecar_v1_sidecar, 18);
+
+/**
+ * PauseResponse holds the status after the pause.
+ *
+ * @generated from message parca.sidecar.v1.PauseResponse
+ */
+export type PauseResponse = Message<"parca.sidecar.v1.PauseResponse"> & {
+  /**
+   * @generated from field: parca.sidecar.v1.Status status = 1;
+   */
+  status?: Status | undefined;
+};
+
+/**
+ * Describes the message parca.sidecar.v1.PauseResponse.
+ * Use `create(PauseResponseSchema)` to create a new message.
+ */
+export const PauseResponseSchema: GenMessage<PauseResponse> = /*@__PURE__*/
+  messageDesc(file_parca_sidecar_v1_sidecar, 19);
+
+/**
+ * ResumeRequest is empty.
+ *
+ * @generated from message parca.sidecar.v1.ResumeRequest
+ */
+export type ResumeRequest = Message<"parca.sidecar.v1.ResumeRequest"> & {
+};
+
+/**
+ * Describes the message parca.sidecar.v1.ResumeRequest.
+ * Use `create(ResumeRequestSchema)` to create a new message.
+ */
+export const ResumeRequestSchema: GenMessage<ResumeRequest> = /*@__PURE__*/
+  messageDesc(file_parca_sidecar_v1_sidecar, 20);
+
+/**
+ * ResumeResponse holds the status after the resume.
+ *
+ * @generated from message parca.sidecar.v1.ResumeResponse
+ */
+export type ResumeResponse = Message<"parca.sidecar.v1.ResumeResponse"> & {
+  /**
+   * @generated from field: parca.sidecar.v1.Status status = 1;
+   */
+  status?: Status | undefined;
+};
+
+/**
+ * Describes the message parca.sidecar.v1.ResumeResponse.
+ * Use `create(ResumeResponseSchema)` to create a new message.
+ */
+export const ResumeResponseSchema: GenMessage<ResumeResponse> = /*@__PURE__*/
+  messageDesc(file_parca_sidecar_v1_sidecar, 21);
+
+/**
  * Phase is where the sidecar stands with the relation, the check and the agent.
  *
  * @generated from enum parca.sidecar.v1.Phase
@@ -778,6 +898,27 @@ export const SidecarService: GenService<{
     methodKind: "unary";
     input: typeof ReloadRequestSchema;
     output: typeof ReloadResponseSchema;
+  },
+  /**
+   * Pause freezes the agent's config for an incident: new relation data is checked and shown,
+   * never applied, until Resume. Kept across a restart of the sidecar.
+   *
+   * @generated from rpc parca.sidecar.v1.SidecarService.Pause
+   */
+  pause: {
+    methodKind: "unary";
+    input: typeof PauseRequestSchema;
+    output: typeof PauseResponseSchema;
+  },
+  /**
+   * Resume ends a Pause: the desired config is reconciled again.
+   *
+   * @generated from rpc parca.sidecar.v1.SidecarService.Resume
+   */
+  resume: {
+    methodKind: "unary";
+    input: typeof ResumeRequestSchema;
+    output: typeof ResumeResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_parca_sidecar_v1_sidecar, 0);
