@@ -70,7 +70,7 @@ export function errorLine(err: unknown): string {
   const text = e.details || e.message || String(err);
   return text
     .replace(/\s*Resolution note:.*$/s, "")
-    .replace(/^No connection established\. Last error: /, "")
+    .replace(/^No connection established\. Last error: (Error: )?/, "")
     .replace(/\.$/, "");
 }
 

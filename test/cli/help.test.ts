@@ -3,7 +3,14 @@ import { type Command, envName, OPTIONS } from "../../src/cli/option-table.js";
 import { runCli } from "../support/cli.js";
 
 describe("help for every command, from the one option table", () => {
-  for (const command of ["run", "render", "check", "status"] as const satisfies Command[]) {
+  for (const command of [
+    "run",
+    "render",
+    "check",
+    "status",
+    "pause",
+    "resume",
+  ] as const satisfies Command[]) {
     it(`${command} --help and -h list its options, defaults and variables`, async () => {
       const long = await runCli([command, "--help"]);
       const short = await runCli([command, "-h"]);
