@@ -79,7 +79,7 @@ export async function main(args: readonly string[], io: Io): Promise<number> {
       case "render":
         return await renderCommand(options, io.out);
       case "check":
-        return await checkCommand(options, io.env, io.out);
+        return await checkCommand(options, io.env, io.out, io.isTty ?? false);
       case "run":
         return await runCommand(
           runConfig(options, io.isTty ?? false),

@@ -288,9 +288,9 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
     default: DEFAULT_LISTEN,
   },
   json: {
-    help: "print the Status message as JSON",
+    help: "print JSON (status: the Status message; check: the CheckResult, also the default when stdout is not a terminal)",
     kind: "boolean",
-    commands: ["status"],
+    commands: ["status", "check"],
     env: false,
   },
   reason: {

@@ -33,6 +33,22 @@ export async function renderCommand(
     );
     return 2;
   }
+  const missing = resolution.warnings.find((w) => w.code === "SOURCE_MISSING");
+  if (decision.kind === "unconfigured" && missing) {
+    // A path that does not exist is a mistake here, not "not configured yet" as for `run`.
+    out(
+      toJson(
+        RenderResultSchema,
+        create(RenderResultSchema, {
+          configured: false,
+          reason: missing.message,
+          error: problemMessage(missing),
+          warnings,
+        }),
+      ),
+    );
+    return 2;
+  }
   if (decision.kind === "unconfigured") {
     const argv = showToken ? [...base] : redactArgv(base);
     out(

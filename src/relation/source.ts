@@ -1,17 +1,25 @@
 import { constants } from "node:fs";
 import { open, readdir } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import type { Problem } from "../problem.js";
 import type { Databag } from "./config.js";
 import { toStoreConfig } from "./config.js";
 import { parseDatabag } from "./content.js";
 import { RelationError } from "./errors.js";
+import { isKeyFile, unknownKeys } from "./lookalike.js";
 import { MAX_SOURCE_BYTES, RELATION_KEYS, type StoreConfig } from "./types.js";
 
 /** What one relation source holds right now. */
 export type SourceRead =
   | { readonly kind: "missing"; readonly path: string }
-  | { readonly kind: "unconfigured"; readonly path: string }
-  | { readonly kind: "configured"; readonly path: string; readonly config: StoreConfig }
+  | { readonly kind: "unconfigured"; readonly path: string; readonly lookalike?: Problem }
+  | {
+      readonly kind: "configured";
+      readonly path: string;
+      readonly config: StoreConfig;
+      /** UNKNOWN_KEYS: names that look like the relation's keys but are not. */
+      readonly lookalike?: Problem;
+    }
   | { readonly kind: "error"; readonly path: string; readonly error: RelationError };
 
 /**
@@ -20,23 +28,40 @@ export type SourceRead =
  */
 export async function readSource(path: string): Promise<SourceRead> {
   try {
-    const bag = await readDatabag(path);
-    if (bag === "missing") return { kind: "missing", path };
+    const read = await readDatabag(path);
+    if (read === "missing") return { kind: "missing", path };
+    const { bag, names, directory } = read;
+    const lookalike = unknownKeys(path, names, { directory });
+    const noted = lookalike ? { lookalike } : {};
     const config = bag === undefined ? undefined : toStoreConfig(bag);
-    if (config === undefined) {
-      return { kind: "unconfigured", path };
-    }
-    return { kind: "configured", path, config };
+    if (config === undefined) return { kind: "unconfigured", path, ...noted };
+    return { kind: "configured", path, config, ...noted };
   } catch (err) {
-    const error =
+    let error =
       err instanceof RelationError
         ? err.withPath(path)
         : unreadable(path, err instanceof Error ? err.message : String(err), err);
+    if (error.code === "MALFORMED" && isKeyFile(path)) {
+      error = new RelationError(
+        "MALFORMED",
+        `${path} is a single key file, not a relation source`,
+        `point --relation at its directory (--relation ${dirname(path)}), which holds the key files`,
+        path,
+        { cause: error },
+      );
+    }
     return { kind: "error", path, error };
   }
 }
 
-async function readDatabag(path: string): Promise<Databag | undefined | "missing"> {
+/** A source's data, the names in it (keys, or a directory's entries), and whether it is a directory. */
+interface Read {
+  readonly bag: Databag | undefined;
+  readonly names: Iterable<string>;
+  readonly directory: boolean;
+}
+
+async function readDatabag(path: string): Promise<Read | "missing"> {
   const handle = await openOrMissing(path);
   if (handle === undefined) return "missing";
   let content: Uint8Array | "directory";
@@ -45,13 +70,17 @@ async function readDatabag(path: string): Promise<Databag | undefined | "missing
   } finally {
     await handle.close();
   }
-  return content === "directory" ? readKeyDirectory(path) : parseDatabag(content);
+  if (content === "directory") return readKeyDirectory(path);
+  const bag = parseDatabag(content);
+  return { bag, names: bag?.keys() ?? [], directory: false };
 }
 
-async function readKeyDirectory(dir: string): Promise<Databag | undefined> {
-  await readdir(dir).catch((err: unknown) => {
+async function readKeyDirectory(dir: string): Promise<Read> {
+  const entries = await readdir(dir).catch((err: unknown) => {
     throw unreadable(dir, describe(err), err);
   });
+  // A mounted Secret's own entries (..data, ..2026_…) are not keys.
+  const names = entries.filter((name) => !name.startsWith("."));
   const bag = new Map<string, string>();
   for (const key of RELATION_KEYS) {
     const file = join(dir, key);
@@ -68,7 +97,7 @@ async function readKeyDirectory(dir: string): Promise<Databag | undefined> {
     // decoding error would.
     bag.set(key, Buffer.from(content).toString("utf8"));
   }
-  return bag.size === 0 ? undefined : bag;
+  return { bag: bag.size === 0 ? undefined : bag, names, directory: true };
 }
 
 type Handle = Awaited<ReturnType<typeof open>>;

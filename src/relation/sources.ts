@@ -58,6 +58,8 @@ export function decide(reads: readonly SourceRead[], options: ResolveOptions = {
   for (const read of reads) {
     const warnings: Problem[] = [];
     if (read.kind === "missing" && options.reportMissing) warnings.push(sourceMissing(read.path));
+    if ((read.kind === "configured" || read.kind === "unconfigured") && read.lookalike)
+      warnings.push(read.lookalike);
     if (read.kind === "configured" && read.config.insecure && read.config.token !== undefined) {
       warnings.push(
         problem(
@@ -114,7 +116,9 @@ export function decide(reads: readonly SourceRead[], options: ResolveOptions = {
 function unconfiguredReason(reads: readonly SourceRead[]): string {
   if (reads.length === 0) return "no relation source is given (--relation)";
   const parts = reads.map((r) =>
-    r.kind === "missing" ? `${r.path} does not exist` : `${r.path} holds no remote-store-address`,
+    r.kind === "missing"
+      ? `${r.path} does not exist`
+      : `${r.path} holds no remote-store-address${r.kind === "unconfigured" && r.lookalike ? ` (${r.lookalike.message}; ${r.lookalike.hint})` : ""}`,
   );
   return `no store configured: ${parts.join("; ")}`;
 }

@@ -1,6 +1,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { main } from "../../src/cli/main.js";
 import { makePki } from "../support/certs.js";
 import { runCli, spawnCli } from "../support/cli.js";
 import { silentEndpoint } from "../support/endpoints.js";
@@ -31,7 +32,13 @@ describe("a token of any length never garbles output", () => {
     });
     const passed = await spawnCli(["check", "--relation", path]);
     expect(passed.code).toBe(0);
-    expect(JSON.parse(passed.stdout)).toMatchObject({ ok: true, insecure: true, warnings: [] });
+    const passedResult = JSON.parse(passed.stdout);
+    expect(passedResult).toMatchObject({ ok: true, insecure: true });
+    // The relation data's warnings come with the check's.
+    expect(passedResult.warnings.map((w: { code: string }) => w.code)).toEqual([
+      "TOKEN_OVER_PLAINTEXT",
+      "WEAK_TOKEN",
+    ]);
     expect(passed.stdout).not.toContain("<redacted>");
 
     const wrong = await relation({
@@ -76,8 +83,9 @@ describe("parca-agent-sidecar check", () => {
       ok: true,
       address: store.address,
       insecure: true,
-      warnings: [],
     });
+    // A token over plaintext is the relation data's warning, shown with the check.
+    expect(result.warnings.map((w: { code: string }) => w.code)).toEqual(["TOKEN_OVER_PLAINTEXT"]);
     expect(result.stages.map((s: { name: string }) => s.name)).toEqual([
       "dns",
       "tcp",
@@ -163,5 +171,49 @@ describe("parca-agent-sidecar check", () => {
     expect(ca.stderr).toContain("--ca-file");
     const zero = await runCli(["check", "--relation", path, "--timeout-ms", "0"]);
     expect(zero.code).toBe(2);
+  });
+});
+
+describe("check on a terminal", () => {
+  /** The CLI in this process, its stdout a terminal. */
+  async function onTty(args: readonly string[]) {
+    let stdout = "";
+    const code = await main(args, {
+      out: (line) => {
+        stdout += `${line}\n`;
+      },
+      err: () => undefined,
+      env: {},
+      isTty: true,
+    });
+    return { code, stdout };
+  }
+
+  it("prints a short summary; --json prints the CheckResult; the token never shows", async () => {
+    const store = await TestStore.start({ token: "a-long-secret-token" });
+    stores.push(store);
+    const base = { "remote-store-address": store.address, "remote-store-insecure": "true" };
+    const good = await relation({ ...base, "remote-store-bearer-token": "a-long-secret-token" });
+    const ok = await onTty(["check", "--relation", good]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(
+      new RegExp(`^✓ ${store.address} \\(plaintext\\): ok in [\\d.]+ ms \\(dns → tcp → `),
+    );
+    expect(ok.stdout).toContain("warning TOKEN_OVER_PLAINTEXT");
+    const json = await onTty(["check", "--json", "--relation", good]);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true });
+
+    const wrong = await relation({
+      ...base,
+      "remote-store-bearer-token": "the-wrong-secret-token",
+    });
+    const failed = await onTty(["check", "--relation", wrong]);
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toMatch(
+      new RegExp(`^✗ ${store.address} \\(plaintext\\): UNAUTHENTICATED — `),
+    );
+    expect(failed.stdout).toMatch(/^ {2}hint: .*remote-store-bearer-token/m);
+    expect(failed.stdout).toMatch(/^ {2}stages: dns → tcp → .* ✗$/m);
+    expect(failed.stdout + ok.stdout).not.toMatch(/a-long-secret-token|the-wrong-secret-token/);
   });
 });

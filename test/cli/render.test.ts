@@ -119,13 +119,30 @@ describe("render", () => {
     expect(out.store).toBeUndefined();
   });
 
-  it("warns SOURCE_MISSING for a path that does not exist", async () => {
+  it("exits 2 with SOURCE_MISSING for a path that does not exist (a typo, not 'not configured')", async () => {
     const dir = await tempDir();
     const r = await runCli(["render", "--relation", join(dir, "typo.json")]);
-    expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout).warnings).toMatchObject([
-      { code: "SOURCE_MISSING", path: join(dir, "typo.json") },
+    expect(r.code).toBe(2);
+    const out = JSON.parse(r.stdout);
+    expect(out.error).toMatchObject({ code: "SOURCE_MISSING", path: join(dir, "typo.json") });
+    expect(out.warnings).toMatchObject([{ code: "SOURCE_MISSING", path: join(dir, "typo.json") }]);
+    const check = await runCli(["check", "--relation", join(dir, "typo.json")]);
+    expect(check.code).toBe(2);
+    expect(JSON.parse(check.stdout).diagnosis).toMatchObject({ code: "SOURCE_MISSING" });
+  });
+
+  it("a missing path beside a configured source is only a warning", async () => {
+    const dir = await tempDir();
+    const insecure = await relation(INSECURE);
+    const r = await runCli([
+      "render",
+      "--relation",
+      join(dir, "typo.json"),
+      "--relation",
+      insecure,
     ]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).warnings).toMatchObject([{ code: "SOURCE_MISSING" }]);
   });
 
   it("reads PARCA_SIDECAR_RELATION (':'-separated) and lets --relation replace it", async () => {
