@@ -6,15 +6,35 @@ import type { ReconcileObserver } from "../reconcile/options.js";
 import type { DeliveryView } from "../reconcile/state.js";
 import type { Listening } from "./server.js";
 
+/** Why a config is rolled back; each series exists from the start, at 0. */
+const ROLLBACK_REASONS = [
+  "AGENT_CRASH_LOOP",
+  "AGENT_WRITES_FAILING",
+  "AGENT_NOT_CONNECTED",
+  "AGENT_NOT_DELIVERING",
+];
+
 /** The sidecar's Prometheus metrics, with the process defaults. */
 export class Metrics {
   readonly registry = new Registry();
   private readonly checks: Counter<"result">;
   private readonly applies: Counter;
   private readonly reaction: Histogram;
+  private readonly restarts: Counter<"reason">;
+  private readonly rollbacks: Counter<"reason">;
 
-  constructor(agent: () => AgentSnapshot, delivery: () => DeliveryView | undefined) {
+  constructor(
+    agent: () => AgentSnapshot,
+    delivery: () => DeliveryView | undefined,
+    version: string,
+  ) {
     const registers = [this.registry];
+    new Gauge({
+      name: "parca_agent_sidecar_build_info",
+      help: "Always 1, labelled with the sidecar's version.",
+      labelNames: ["version"],
+      registers,
+    }).set({ version }, 1);
     // The event-loop delay monitor samples every `precision` ms: at the default 10 ms it alone
     // costs ~12 ms of CPU a second; 500 ms keeps the lag histogram useful for a daemon.
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 500 });
@@ -49,17 +69,26 @@ export class Metrics {
         this.set({ result: "failed" }, d?.failed ?? 0);
       },
     });
-    let seenRestarts = 0;
-    new Counter({
+    let seenCrashes = 0;
+    this.restarts = new Counter({
       name: "parca_agent_sidecar_agent_restarts_total",
-      help: "Agent restarts: config changes and crash restarts.",
+      help: "Agent restarts by reason: config (a new config), crash (it exited by itself), rollback.",
+      labelNames: ["reason"],
       registers,
       collect() {
-        const restarts = agent().restarts;
-        if (restarts > seenRestarts) this.inc(restarts - seenRestarts);
-        seenRestarts = restarts;
+        const crashes = agent().crashes ?? 0;
+        if (crashes > seenCrashes) this.inc({ reason: "crash" }, crashes - seenCrashes);
+        seenCrashes = crashes;
       },
     });
+    for (const reason of ["config", "crash", "rollback"]) this.restarts.inc({ reason }, 0);
+    this.rollbacks = new Counter({
+      name: "parca_agent_sidecar_rollbacks_total",
+      help: "New configs rolled back, by reason (the Status.rejected code).",
+      labelNames: ["reason"],
+      registers,
+    });
+    for (const reason of ROLLBACK_REASONS) this.rollbacks.inc({ reason }, 0);
     this.checks = new Counter({
       name: "parca_agent_sidecar_store_checks_total",
       help: "Store checks by result: ok, or the diagnosis code.",
@@ -83,9 +112,13 @@ export class Metrics {
     checked: (result) => {
       this.checks.inc({ result: result.ok ? "ok" : (result.diagnosis?.code ?? "UNKNOWN") });
     },
-    applied: (reactionMs) => {
+    applied: (reactionMs, restart) => {
       this.applies.inc();
+      if (restart !== undefined) this.restarts.inc({ reason: restart });
       if (reactionMs !== undefined) this.reaction.observe(reactionMs / 1000);
+    },
+    rolledBack: (code) => {
+      this.rollbacks.inc({ reason: code });
     },
   };
 

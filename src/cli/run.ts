@@ -60,6 +60,7 @@ export async function runCommand(
     ? new (await import("../api/metrics.js")).Metrics(
         () => runner.snapshot(),
         (): DeliveryView | undefined => reconciler.state.delivery,
+        version(),
       )
     : undefined;
   const checker = storeChecker({

@@ -15,9 +15,17 @@ import type { OnRemove, Unverified } from "./state.js";
 export interface ReconcileObserver {
   /** A check whose result counts (shown in status); discarded checks are not reported. */
   checked(result: CheckResult): void;
-  /** A config was applied; `reactionMs` from the first file event that led to it, if any. */
-  applied(reactionMs: number | undefined): void;
+  /**
+   * A config was applied; `reactionMs` from the first file event that led to it, if any;
+   * `restart` says why a running agent was restarted for it (undefined: none ran).
+   */
+  applied(reactionMs: number | undefined, restart: RestartReason | undefined): void;
+  /** A config was rolled back, for this reason (AGENT_CRASH_LOOP, AGENT_WRITES_FAILING, …). */
+  rolledBack(code: string): void;
 }
+
+/** Why the sidecar restarted a running agent (crash restarts are the runner's own). */
+export type RestartReason = "config" | "rollback";
 
 export interface ReconcilerOptions {
   readonly sources: SourceReader;

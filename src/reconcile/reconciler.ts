@@ -36,12 +36,12 @@ export class Reconciler {
     this.retry = new RetryTimer(options.retry);
     this.known = new KnownGoodKeeper(options.state, options.log);
     const enqueue = (work: () => Promise<void>) => this.enqueue(work);
-    const applied = options.observer ? { applied: options.observer.applied } : {};
+    const observer = options.observer ? { observer: options.observer } : {};
     const delivery = { ...(options.delivery ?? DELIVERY_OFF), log: options.log };
     this.delivery = new DeliveryGuard(this.machine, delivery, (launch, verdict) =>
       enqueue(() => this.rollout.settle(launch, verdict)),
     );
-    const rolloutOptions = { ...options, ...applied };
+    const rolloutOptions = { ...options, ...observer };
     this.rollout = new Rollout(this.machine, this.known, rolloutOptions, enqueue, this.delivery);
     this.removal = new RemovalGrace(this.machine, this.rollout, options, enqueue, () => {
       void this.trigger();

@@ -6,6 +6,7 @@ import type { StoreConfig } from "../relation/types.js";
 import type { DeliveryGuard, Verdict } from "./delivery-guard.js";
 import type { KnownGoodKeeper } from "./known-good.js";
 import type { LoopMachine } from "./machine.js";
+import type { ReconcileObserver, RestartReason } from "./options.js";
 import type { Applied } from "./state.js";
 
 export interface RolloutOptions {
@@ -15,8 +16,8 @@ export interface RolloutOptions {
   readonly runner: Runner;
   readonly log: Logger;
   readonly secrets: Secrets;
-  /** A config was applied; `reactionMs` from the first file event that led to it, if any. */
-  readonly applied?: (reactionMs: number | undefined) => void;
+  /** Told of every apply and rollback, for metrics. */
+  readonly observer?: Pick<ReconcileObserver, "applied" | "rolledBack">;
 }
 
 export interface ApplyRequest {
@@ -31,6 +32,8 @@ export interface ApplyRequest {
    * metrics are expected (default). Not for the last-known-good or a rollback target.
    */
   readonly fresh?: boolean;
+  /** Why a running agent is restarted for it, when one runs: a new config by default. */
+  readonly restart?: RestartReason;
 }
 
 /** How an apply ended: the agent runs it, it could not be applied (and why), or newer work won. */
@@ -102,6 +105,8 @@ export class Rollout {
       request.rollbackTo,
       running?.checked ? running.config : undefined,
     );
+    // An agent with another config in front of it (running, or waiting out a crash backoff).
+    const restart = running === undefined ? undefined : (request.restart ?? "config");
     const inflight = new AbortController();
     this.inflight = inflight;
     try {
@@ -117,7 +122,8 @@ export class Rollout {
     } finally {
       if (this.inflight === inflight) this.inflight = undefined;
     }
-    this.options.applied?.(eventAt === undefined ? undefined : performance.now() - eventAt);
+    const reactionMs = eventAt === undefined ? undefined : performance.now() - eventAt;
+    this.options.observer?.applied(reactionMs, restart);
     const pending = checked && request.fresh !== false && this.delivery.expectsProof();
     // Persisted before status can show it as running: what status says has been written. A
     // pending config is persisted once an OK write of the agent proved it.
@@ -282,7 +288,9 @@ export class Rollout {
       { event: "rollback", from: applied.config.address, to: target.address, code: why.code },
       `rolling back: ${why.message}`,
     );
-    if ((await this.apply(target, { checked: true, fresh: false })) !== "applied") return;
+    this.options.observer?.rolledBack(why.code);
+    const outcome = await this.apply(target, { checked: true, fresh: false, restart: "rollback" });
+    if (outcome !== "applied") return;
     const now = this.machine.state.applied;
     if (now && now.rollbackTo !== undefined)
       this.machine.commit({ applied: { ...now, rollbackTo: undefined } });

@@ -21,7 +21,15 @@ describe("crash-loop rollback", () => {
     const [good, bad] = [await startStore(), await startStore()];
     await writeRelation(relation, plaintext(good.address));
     const sc = await startSidecar(
-      [...standinRun(relation, state), "--debounce-ms", "20", "--min-uptime-ms", "3000"],
+      [
+        ...standinRun(relation, state),
+        "--debounce-ms",
+        "20",
+        "--min-uptime-ms",
+        "3000",
+        "--metrics-listen",
+        "127.0.0.1:0",
+      ],
       {
         STANDIN_RECORD: record,
         STANDIN_CRASH_ADDRESS: bad.address,
@@ -47,5 +55,12 @@ describe("crash-loop rollback", () => {
     const known = JSON.parse(readFileSync(join(state, "last-known-good.json"), "utf8"));
     expect(known.current.address).toBe(good.address);
     expect(sc.logs().some((l) => l.event === "rollback")).toBe(true);
+    // What an operator alerts on: one rollback for a crash loop, crash restarts apart from the
+    // planned ones.
+    const metrics = await (await fetch(`http://${sc.metricsAddress}/metrics`)).text();
+    expect(metrics).toContain('parca_agent_sidecar_rollbacks_total{reason="AGENT_CRASH_LOOP"} 1');
+    expect(metrics).toContain('parca_agent_sidecar_agent_restarts_total{reason="config"} 1');
+    expect(metrics).toContain('parca_agent_sidecar_agent_restarts_total{reason="rollback"} 1');
+    expect(metrics).toMatch(/parca_agent_sidecar_agent_restarts_total\{reason="crash"\} [23]\n/);
   });
 });

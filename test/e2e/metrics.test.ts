@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { version } from "../../src/cli/version.js";
 import { Phase } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
 import { cleanUpAfterEach, startSidecar, startStore } from "../support/e2e.js";
 import { standinRun, waitFor } from "../support/procs.js";
@@ -41,7 +42,12 @@ describe("--metrics-listen", () => {
     const before = await scrape(sc.metricsAddress);
     expect(before.get("parca_agent_sidecar_agent_up")).toBe(0);
     expect(before.get("parca_agent_sidecar_config_applies_total")).toBe(0);
-    expect(before.get("parca_agent_sidecar_agent_restarts_total")).toBe(0);
+    for (const reason of ["config", "crash", "rollback"])
+      expect(before.get(`parca_agent_sidecar_agent_restarts_total{reason="${reason}"}`)).toBe(0);
+    expect(before.get('parca_agent_sidecar_rollbacks_total{reason="AGENT_CRASH_LOOP"}')).toBe(0);
+    expect(
+      [...before.keys()].filter((k) => k.startsWith("parca_agent_sidecar_build_info")),
+    ).toEqual([`parca_agent_sidecar_build_info{version="${version()}"}`]);
     expect(before.get("parca_agent_sidecar_reaction_seconds_count")).toBe(0);
     expect(before.has("process_cpu_seconds_total")).toBe(true);
     expect(before.has("nodejs_heap_size_used_bytes")).toBe(true);
@@ -66,7 +72,9 @@ describe("--metrics-listen", () => {
 
     const after = await waitFor("restarts counted", async () => {
       const m = await scrape(sc.metricsAddress);
-      return (m.get("parca_agent_sidecar_agent_restarts_total") ?? 0) >= 1 ? m : undefined;
+      return (m.get('parca_agent_sidecar_agent_restarts_total{reason="config"}') ?? 0) >= 1
+        ? m
+        : undefined;
     });
     expect(after.get("parca_agent_sidecar_agent_up")).toBe(1);
     expect(after.get("parca_agent_sidecar_config_applies_total")).toBe(2);

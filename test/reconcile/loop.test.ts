@@ -44,6 +44,9 @@ function loop(options: LoopOptions = {}) {
   const { log, secrets } = capturedLogger("silent");
   const counted: string[] = [];
   const reactions: (number | undefined)[] = [];
+  /** Why each apply restarted a running agent ("-": none ran), and each rollback's reason. */
+  const restarts: string[] = [];
+  const rollbacks: string[] = [];
   const metrics: AgentMetrics = { answers: false, ok: 0, failed: 0, code: "Unauthenticated" };
   let seen = false;
   const text = () =>
@@ -69,7 +72,11 @@ function loop(options: LoopOptions = {}) {
     secrets,
     observer: {
       checked: (r) => counted.push(`${r.address} ${r.ok ? "ok" : r.diagnosis?.code}`),
-      applied: (ms) => reactions.push(ms),
+      applied: (ms, restart) => {
+        reactions.push(ms);
+        restarts.push(restart ?? "-");
+      },
+      rolledBack: (code) => rollbacks.push(code),
     },
     ...(options.unsettledSince ? { unsettledSince: options.unsettledSince } : {}),
     ...(options.delivery
@@ -93,7 +100,10 @@ function loop(options: LoopOptions = {}) {
       : {}),
   });
   const state = (): LoopState => reconciler.state;
-  return { sources, checker, runner, known, reconciler, state, counted, reactions, metrics };
+  return {
+    ...{ sources, checker, runner, known, reconciler, state, counted, reactions, metrics },
+    ...{ restarts, rollbacks },
+  };
 }
 
 /** A loop started with `config` applied. */
@@ -219,6 +229,9 @@ describe("the loop", () => {
     expect(l.runner.addresses()).toEqual([A.address, B.address, A.address]);
     expect(l.state().rejected?.config).toEqual(B);
     expect(l.state().rejected?.reason).toContain("exited 3 times");
+    // For metrics: started, restarted for B, restarted for the rollback to A.
+    expect(l.restarts).toEqual(["-", "config", "rollback"]);
+    expect(l.rollbacks).toEqual(["AGENT_CRASH_LOOP"]);
     expect(l.known.saved).toEqual(expect.objectContaining({ current: A }));
     expect(l.known.saved?.previous).toBeUndefined();
     // The same data: nothing happens.
