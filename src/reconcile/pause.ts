@@ -1,11 +1,9 @@
 import { readFile, rm } from "node:fs/promises";
+import type { Logger } from "pino";
 import { writeFileAtomic } from "../core/atomic.js";
-
-/** An operator's freeze: new relation data is checked and shown, never applied. */
-export interface Paused {
-  readonly reason: string;
-  readonly since: Date;
-}
+import { type StoreConfig, sameStore } from "../relation/types.js";
+import type { LoopMachine } from "./machine.js";
+import type { Paused } from "./state.js";
 
 /** The freeze as a file in the state dir, so it holds across a restart of the sidecar. */
 export class PauseFile {
@@ -39,5 +37,54 @@ export class PauseFile {
 
   clear(): Promise<void> {
     return rm(this.path, { force: true });
+  }
+}
+
+/**
+ * The freeze switch: while paused, new relation data is read and checked, never applied, and a
+ * removed relation never stops the agent. Kept in the pause file, if any, across restarts.
+ */
+export class PauseSwitch {
+  constructor(
+    private readonly machine: LoopMachine,
+    private readonly file: PauseFile | undefined,
+    private readonly log: Logger,
+  ) {}
+
+  /** At start: a pause from before this start holds. */
+  async restore(): Promise<void> {
+    const paused = await this.file?.load();
+    if (paused === undefined) return;
+    this.machine.commit({ paused });
+    this.log.warn(
+      { event: "paused", reason: paused.reason, since: paused.since },
+      "paused since before this start: new relation data is not applied until resume",
+    );
+  }
+
+  /** Saved first: a pause that could not be kept is refused, never half taken. */
+  async pause(reason: string): Promise<void> {
+    const paused = { reason, since: new Date() };
+    await this.file?.save(paused);
+    this.machine.commit({ paused });
+    this.log.warn({ event: "paused", reason }, "paused: new relation data is not applied");
+  }
+
+  async resume(): Promise<void> {
+    await this.file?.clear();
+    const was = this.machine.state.paused;
+    this.machine.commit({ paused: undefined });
+    if (was) this.log.info({ event: "resumed" }, "resumed: relation data is applied again");
+  }
+
+  /** Paused, and `config` passed its check already: it waits for resume, not checked again. */
+  holds(config: StoreConfig): boolean {
+    const { paused, lastCheck } = this.machine.state;
+    return (
+      paused !== undefined &&
+      lastCheck !== undefined &&
+      lastCheck.result.ok &&
+      sameStore(lastCheck.config, config)
+    );
   }
 }

@@ -1,12 +1,13 @@
-import { RetryTimer } from "../core/backoff.js";
 import { causeChain } from "../core/errors.js";
 import { SerialQueue } from "../core/serial-queue.js";
 import { type StoreConfig, sameStore } from "../relation/types.js";
 import { StoreChecks } from "./checks.js";
 import { DELIVERY_OFF, DeliveryGuard } from "./delivery-guard.js";
+import { HeldRetry } from "./held.js";
 import { KnownGoodKeeper } from "./known-good.js";
 import { LoopMachine } from "./machine.js";
 import type { ReconcilerOptions } from "./options.js";
+import { PauseSwitch } from "./pause.js";
 import { RemovalGrace } from "./removal.js";
 import { Rollout } from "./rollout.js";
 import { logInvalid, readStable, sameResolution } from "./sources.js";
@@ -22,18 +23,18 @@ export class Reconciler {
   private readonly queue = new SerialQueue();
   /** The store checks: the loop's own, the API's CheckStore and the periodic re-check. */
   readonly checks: StoreChecks;
-  private readonly retry: RetryTimer;
+  private readonly retry: HeldRetry;
   private readonly known: KnownGoodKeeper;
   private readonly rollout: Rollout;
   private readonly removal: RemovalGrace;
   private readonly delivery: DeliveryGuard;
+  private readonly pauses: PauseSwitch;
   private pending: Promise<void> | undefined;
   /** When the first file event not yet acted upon happened (performance.now()). */
   private eventAt: number | undefined;
 
   constructor(private readonly options: ReconcilerOptions) {
     this.checks = new StoreChecks(this.machine, options);
-    this.retry = new RetryTimer(options.retry);
     this.known = new KnownGoodKeeper(options.state, options.log);
     const enqueue = (work: () => Promise<void>) => this.enqueue(work);
     const observer = options.observer ? { observer: options.observer } : {};
@@ -46,7 +47,10 @@ export class Reconciler {
     this.removal = new RemovalGrace(this.machine, this.rollout, options, enqueue, () => {
       void this.trigger();
     });
-    this.machine.onExit("held", () => this.retry.cancel());
+    this.pauses = new PauseSwitch(this.machine, options.pauseFile, options.log);
+    this.retry = new HeldRetry(this.machine, options.retry, options.log, () => {
+      void this.enqueue(() => this.retryHeld());
+    });
     this.machine.onExit("removing", () => this.removal.cancel());
     this.machine.commit({ missing: options.sources.missing() });
   }
@@ -63,14 +67,7 @@ export class Reconciler {
   async start(): Promise<void> {
     for (const p of this.state.missing)
       this.options.log.warn({ event: "source_missing", path: p.path }, p.message);
-    const paused = await this.options.pauseFile?.load();
-    if (paused) {
-      this.machine.commit({ paused });
-      this.options.log.warn(
-        { event: "paused", reason: paused.reason, since: paused.since },
-        "paused since before this start: new relation data is not applied until resume",
-      );
-    }
+    await this.pauses.restore();
     await this.delivery.load();
     await this.enqueue(() => this.rollout.startKnownGood());
     await this.trigger();
@@ -107,7 +104,7 @@ export class Reconciler {
     this.options.secrets.add(config.token);
     const { rejected } = this.state;
     if (rejected && sameStore(rejected.config, config)) return;
-    if (this.rollout.isApplied(config) || this.awaitsRetry(config)) return;
+    if (this.rollout.isApplied(config) || this.retry.awaits(config)) return;
     this.checks.prefetch(config);
   }
 
@@ -124,19 +121,14 @@ export class Reconciler {
    * a removed relation never stops the agent, until resume(). Kept in the pause file.
    */
   async pause(reason: string): Promise<void> {
-    const paused = { reason, since: new Date() };
-    await this.options.pauseFile?.save(paused);
-    this.machine.commit({ paused });
+    await this.pauses.pause(reason);
     this.removal.cancel();
-    this.options.log.warn({ event: "paused", reason }, "paused: new relation data is not applied");
+    await this.trigger();
   }
 
   /** Ends a pause: the desired config is reconciled again. */
   async resume(): Promise<void> {
-    await this.options.pauseFile?.clear();
-    const was = this.state.paused;
-    this.machine.commit({ paused: undefined });
-    if (was) this.options.log.info({ event: "resumed" }, "resumed: relation data is applied again");
+    await this.pauses.resume();
     await this.trigger();
   }
 
@@ -200,10 +192,9 @@ export class Reconciler {
       return;
     }
     // A config that failed its check is retried by the backoff timer, not by every event.
-    if (this.awaitsRetry(config)) return;
+    if (this.retry.awaits(config)) return;
     // Paused: a config already checked waits for resume, without checking it again.
-    const { paused, lastCheck } = this.state;
-    if (paused && lastCheck && sameStore(lastCheck.config, config) && lastCheck.result.ok) {
+    if (this.pauses.holds(config)) {
       this.machine.commit({ work: { kind: "idle" } });
       return;
     }
@@ -234,10 +225,8 @@ export class Reconciler {
     const { result } = checked;
     this.checks.record(config, result);
     if (result.ok) this.retry.reset();
-    if (this.state.paused && result.ok) {
-      this.machine.commit({ work: { kind: "idle" } });
-      return;
-    }
+    // Paused: checked and shown, never applied (a failed check is held and retried as ever).
+    if (this.state.paused && result.ok) return this.machine.commit({ work: { kind: "idle" } });
     if (result.ok || (this.options.unverified === "apply" && !this.state.paused)) {
       this.machine.commit({ work: { kind: "applying", config } });
       const outcome = await this.rollout.apply(config, { checked: result.ok, eventAt });
@@ -247,10 +236,10 @@ export class Reconciler {
         this.machine.commit({ work: { kind: "idle" } });
         return;
       }
-      if (outcome !== "applied") return this.holdAndRetry(config, "apply", outcome.failed);
+      if (outcome !== "applied") return this.retry.hold(config, "apply", outcome.failed);
       if (result.ok) return;
     }
-    this.holdAndRetry(config, "check", "");
+    this.retry.hold(config, "check", "");
   }
 
   /** The applied config failed its check (--unverified apply): check again; promote it if it passes. */
@@ -261,7 +250,7 @@ export class Reconciler {
     const checked = await this.checks.forLoop(applied.config, undefined);
     if (checked === undefined || this.state.applied !== applied) return;
     this.checks.record(applied.config, checked.result);
-    if (!checked.result.ok) return this.holdAndRetry(applied.config, "check", "");
+    if (!checked.result.ok) return this.retry.hold(applied.config, "check", "");
     const stateError = await this.known.remember(applied.config, applied.rollbackTo);
     this.retry.reset();
     this.machine.commit({
@@ -271,23 +260,12 @@ export class Reconciler {
     });
   }
 
-  private awaitsRetry(config: StoreConfig): boolean {
-    const { work } = this.state;
-    return work.kind === "held" && sameStore(work.config, config) && this.retry.pending;
-  }
-
-  /** Holds `config` and retries it after the next backoff delay. */
-  private holdAndRetry(config: StoreConfig, why: "check" | "apply", message: string): void {
-    this.machine.commit({ work: { kind: "held", config, why, message } });
-    const inMs = this.retry.schedule(() => {
-      void this.enqueue(async () => {
-        const decision = this.state.resolution?.decision;
-        if (decision?.kind !== "configured") return;
-        if (this.rollout.isApplied(decision.config)) await this.verifyApplied();
-        else if (!this.state.rejected || !sameStore(this.state.rejected.config, decision.config))
-          await this.checkAndApply(decision.config);
-      });
-    });
-    this.options.log.info({ event: "check_retry", inMs }, "retrying the check after a backoff");
+  /** The backoff of a held config is over: check (and apply) what the data asks for now. */
+  private async retryHeld(): Promise<void> {
+    const decision = this.state.resolution?.decision;
+    if (decision?.kind !== "configured") return;
+    if (this.rollout.isApplied(decision.config)) await this.verifyApplied();
+    else if (!this.state.rejected || !sameStore(this.state.rejected.config, decision.config))
+      await this.checkAndApply(decision.config);
   }
 }

@@ -1,8 +1,9 @@
 import type { Logger } from "pino";
 import { type RenderOptions, renderFlags } from "../agent/flags.js";
-import type { Launch, Runner, RunnerEvent } from "../agent/runner.js";
+import type { Launch, Runner } from "../agent/runner.js";
 import type { Secrets } from "../log.js";
 import type { StoreConfig } from "../relation/types.js";
+import { CrashWatch } from "./crash-watch.js";
 import type { DeliveryGuard, Verdict } from "./delivery-guard.js";
 import type { KnownGoodKeeper } from "./known-good.js";
 import type { LoopMachine } from "./machine.js";
@@ -39,9 +40,6 @@ export interface ApplyRequest {
 /** How an apply ended: the agent runs it, it could not be applied (and why), or newer work won. */
 export type ApplyOutcome = "applied" | "aborted" | { readonly failed: string };
 
-/** Rolls back after this many exits, each within --min-uptime-ms of its start. */
-const ROLLBACK_AFTER_EARLY_EXITS = 3;
-
 /** Why a config was rolled back, as status shows it. */
 interface Reason {
   readonly code: string;
@@ -55,20 +53,25 @@ interface Reason {
  * the agent's own writes do not prove (the DeliveryGuard's verdict).
  */
 export class Rollout {
-  private uptimeTimer: NodeJS.Timeout | undefined;
+  private readonly crashes: CrashWatch;
   /** Gives up on the apply or stop in flight (a restart or stop command, external mode). */
   private inflight: AbortController | undefined;
-  private readonly unsubscribe: () => void;
 
   constructor(
     private readonly machine: LoopMachine,
     private readonly known: KnownGoodKeeper,
     private readonly options: RolloutOptions,
     /** Runs work in the loop's queue. */
-    private readonly enqueue: (work: () => Promise<void>) => Promise<void>,
+    enqueue: (work: () => Promise<void>) => Promise<void>,
     private readonly delivery: DeliveryGuard,
   ) {
-    this.unsubscribe = options.runner.subscribe((event) => this.onRunnerEvent(event));
+    this.crashes = new CrashWatch(machine, known, options, enqueue, (loop) =>
+      this.rollback(loop.launch, {
+        code: "AGENT_CRASH_LOOP",
+        message: loop.message,
+        hint: loop.hint,
+      }),
+    );
   }
 
   launchFor(config: StoreConfig): Launch {
@@ -142,7 +145,7 @@ export class Rollout {
       checked ? "config applied" : "config applied although its check failed (--unverified apply)",
     );
     this.delivery.begin(launch, { pending });
-    this.watchUptime(launch);
+    this.crashes.watch(launch);
     return "applied";
   }
 
@@ -202,7 +205,7 @@ export class Rollout {
    * runner removes the token file it read.
    */
   async stopAgent(): Promise<void> {
-    clearTimeout(this.uptimeTimer);
+    this.crashes.cancel();
     const inflight = new AbortController();
     this.inflight = inflight;
     try {
@@ -213,68 +216,7 @@ export class Rollout {
   }
 
   close(): void {
-    clearTimeout(this.uptimeTimer);
-    this.unsubscribe();
-  }
-
-  /**
-   * Once one agent process of the launch has stayed up --min-uptime-ms without an exit, its
-   * rollback target is dropped. An agent that crashes and is restarted in between does not
-   * count: the timer looks again when the process running then would have stayed up that long.
-   */
-  private watchUptime(launch: Launch, inMs = this.options.minUptimeMs): void {
-    clearTimeout(this.uptimeTimer);
-    this.uptimeTimer = setTimeout(() => {
-      void this.enqueue(async () => {
-        const applied = this.machine.state.applied;
-        if (applied?.launch !== launch) return;
-        const agent = this.options.runner.snapshot();
-        const upMs = agent.running && agent.startedAt ? Date.now() - agent.startedAt.getTime() : -1;
-        if (upMs < this.options.minUptimeMs) {
-          const waitMs = upMs < 0 ? this.options.minUptimeMs : this.options.minUptimeMs - upMs;
-          this.watchUptime(launch, waitMs);
-          return;
-        }
-        // A pending config keeps its rollback target until an OK write proved it.
-        const target = applied.pending ? undefined : applied.rollbackTo;
-        this.machine.commit({
-          applied: {
-            ...applied,
-            ...(applied.pending ? {} : { rollbackTo: undefined }),
-            earlyExits: 0,
-            stayedUp: true,
-          },
-        });
-        if (target !== undefined && applied.checked) {
-          const stateError = await this.known.remember(applied.config, undefined);
-          this.machine.commit({ stateError });
-        }
-      });
-    }, inMs);
-  }
-
-  private onRunnerEvent(event: RunnerEvent): void {
-    const applied = this.machine.state.applied;
-    if (
-      event.type !== "exit" ||
-      applied?.launch !== event.launch ||
-      event.uptimeMs >= this.options.minUptimeMs
-    ) {
-      this.machine.commit({});
-      return;
-    }
-    const counted: Applied = { ...applied, earlyExits: applied.earlyExits + 1 };
-    this.machine.commit({ applied: counted });
-    if (counted.earlyExits >= ROLLBACK_AFTER_EARLY_EXITS && counted.rollbackTo) {
-      const stderr = event.exit.stderrTail.slice(-3).join(" | ");
-      const last = stderr ? ` (last stderr: ${this.options.secrets.scrub(stderr)})` : "";
-      const message = `${counted.config.address} exited ${counted.earlyExits} times within ${this.options.minUptimeMs} ms of starting${last}`;
-      const hint =
-        "the agent's last stderr lines say why; fix the store or the agent's flags, then change the relation data or reload (SIGHUP)";
-      void this.enqueue(() =>
-        this.rollback(counted.launch, { code: "AGENT_CRASH_LOOP", message, hint }),
-      );
-    }
+    this.crashes.close();
   }
 
   private async rollback(launch: Launch, why: Reason): Promise<void> {

@@ -4,7 +4,6 @@ import type { Problem } from "../problem.js";
 import type { Resolution } from "../relation/sources.js";
 import type { StoreConfig } from "../relation/types.js";
 import type { CheckResult } from "../store/check.js";
-import type { Paused } from "./pause.js";
 
 export type Unverified = "hold" | "apply";
 export type OnRemove = "stop" | "keep";
@@ -54,6 +53,12 @@ export interface Applied {
    * last-known-good, its rollback target kept whatever its uptime.
    */
   readonly pending?: boolean;
+}
+
+/** An operator's freeze: new relation data is checked and shown, never applied. */
+export interface Paused {
+  readonly reason: string;
+  readonly since: Date;
 }
 
 /** A config that was rolled back; stays rejected until the data changes or a Reload. */
