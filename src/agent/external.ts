@@ -11,6 +11,14 @@ import { redactArgv } from "./flags.js";
 import { type FlagsFormat, FlagsFormatError, formatFlagsFile } from "./flags-file.js";
 import type { AgentLocator, Seen, Verification } from "./locate.js";
 import {
+  ambiguous,
+  describe as describePod,
+  findPodAgent,
+  type PodAgentSpec,
+  stopPodAgent,
+  waitForPodAgent,
+} from "./pod.js";
+import {
   type AgentSnapshot,
   type ExitInfo,
   type Launch,
@@ -23,6 +31,8 @@ import { ApplyError, removeTokenFile, writeTokenFile } from "./token-file.js";
 export interface ExternalOptions {
   readonly flagsFile: string;
   readonly format: FlagsFormat;
+  /** `yaml`: the operator's own agent config, kept under the managed keys. */
+  readonly configBase?: Readonly<Record<string, unknown>>;
   /** argv of the restart command (already split; never run by a shell). */
   readonly restartCommand?: readonly string[];
   readonly stopCommand?: readonly string[];
@@ -35,6 +45,14 @@ export interface ExternalOptions {
   readonly locator?: AgentLocator;
   /** How often what runs is looked at again, finding the agent afresh. */
   readonly verifyEveryMs?: number;
+  /**
+   * In a pod, without a restart command: the agent process to restart (signalled, then started
+   * again by the kubelet), how long it gets to stop and how long the kubelet may take.
+   */
+  readonly podAgent?: PodAgentSpec & {
+    readonly stopTimeoutMs: number;
+    readonly restartWaitMs: number;
+  };
 }
 
 /**
@@ -53,8 +71,12 @@ export class ExternalRunner implements Runner {
   /** The agent process last found, and what keeps it from running as rendered. */
   private seen: Seen | undefined;
   private problem: Problem | undefined;
-  /** RESTART_FAILED: the last restart command failed; cleared by one that succeeds. */
+  /** Why the last restart failed (RESTART_FAILED, AGENT_AMBIGUOUS, …); cleared by one that works. */
   private restartProblem: Problem | undefined;
+  /** What a restart in progress waits for, for status. */
+  private waiting: string | undefined;
+  /** A flags file for a launch was written once: the agent may start (health `startup`). */
+  private prepared = false;
   private stopLooking: (() => void) | undefined;
 
   constructor(private readonly options: ExternalOptions) {}
@@ -79,9 +101,12 @@ export class ExternalRunner implements Runner {
           ? { problem: this.problem }
           : {}),
       ...(this.seen && this.running ? { pid: this.seen.pid } : {}),
-      ...(this.options.locator === undefined && this.running
-        ? { notice: "the running agent is not verified (give --agent-pidfile or --agent-unit)" }
-        : {}),
+      ...(this.waiting
+        ? { notice: this.waiting }
+        : this.options.locator === undefined && this.running
+          ? { notice: "the running agent is not verified (give --agent-pidfile or --agent-unit)" }
+          : {}),
+      prepared: this.prepared,
     };
   }
 
@@ -97,7 +122,10 @@ export class ExternalRunner implements Runner {
       // Nothing is restarted unless both files are in place: the running agent stays as it is.
       if (launch.tokenFile) await writeTokenFile(launch.tokenFile);
       try {
-        await writeFileAtomic(options.flagsFile, formatFlagsFile(options.format, launch));
+        await writeFileAtomic(
+          options.flagsFile,
+          formatFlagsFile(options.format, launch, options.configBase),
+        );
       } catch (err) {
         const why = err instanceof FlagsFormatError ? err.message : errnoOrMessage(err);
         this.error = this.options.secrets.scrub(
@@ -109,6 +137,15 @@ export class ExternalRunner implements Runner {
         );
         this.listeners.emit({ type: "state" });
         throw new ApplyError(this.error, { cause: err });
+      }
+      this.prepared = true;
+      if (options.podAgent) {
+        await this.restartPodAgent(options.podAgent, signal);
+        this.launch = launch;
+        this.restartProblem = undefined;
+        this.succeeded("agent_restarted", "the kubelet started the agent with the new flags file");
+        await this.verify(launch, { restarted: false, before: undefined });
+        return;
       }
       if (options.restartCommand === undefined) {
         this.launch = launch;
@@ -130,6 +167,41 @@ export class ExternalRunner implements Runner {
       this.succeeded("agent_restarted", "restart command succeeded");
       await this.verify(launch, { restarted: true, before });
     });
+  }
+
+  /**
+   * In a pod: stops the agent (its worker first), and waits — abortable — for the kubelet to
+   * start it again, reading the new file. Throws ApplyError when it cannot.
+   */
+  private async restartPodAgent(
+    pod: NonNullable<ExternalOptions["podAgent"]>,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const fail = (p: Problem) => {
+      this.restartProblem = p;
+      this.listeners.emit({ type: "state" });
+      throw new ApplyError(p.message);
+    };
+    const found = findPodAgent(pod);
+    if (found.kind === "many") fail(ambiguous(pod, found.pids));
+    const before = found.kind === "one" ? found.agent : undefined;
+    if (before) await stopPodAgent(before, pod.stopTimeoutMs);
+    this.waiting = `waiting for the kubelet to start the agent${before ? " again" : ""} (up to ${Math.round(pod.restartWaitMs / 1000)} s)`;
+    this.listeners.emit({ type: "state" });
+    const next = await waitForPodAgent(pod, before, pod.restartWaitMs, signal).finally(() => {
+      this.waiting = undefined;
+    });
+    if (signal?.aborted) throw new ApplyError("stopped waiting: newer relation data or a shutdown");
+    if (next === undefined) {
+      fail(
+        problem(
+          "AGENT_NOT_RESTARTED",
+          `no agent process matching ${describePod(pod)} started within ${pod.restartWaitMs} ms`,
+          "the kubelet starts the agent container again after a back-off of up to 5 minutes: look at the pod's events (kubectl describe pod); retried with backoff",
+        ),
+      );
+    }
+    if (next !== undefined && "code" in next) fail(next);
   }
 
   /** What runs, compared with the launch: after a restart, a new process must show. */

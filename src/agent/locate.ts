@@ -3,13 +3,22 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
 import { type Problem, problem } from "../problem.js";
 import { type FlagsFormat, formatFlagsFile } from "./flags-file.js";
+import { ambiguous, describe as describePod, findPodAgent, type PodAgentSpec } from "./pod.js";
 import type { Launch } from "./runner.js";
-import { argsDrift, driftedFlags, managedFlagsOn, notFound, runningProcess } from "./verify.js";
+import {
+  argsDrift,
+  driftedFlags,
+  managedFlagsOn,
+  notFound,
+  readsConfigFile,
+  runningProcess,
+} from "./verify.js";
 
 /** How an agent managed elsewhere is found: never used to signal it. */
 export type AgentLocation =
   | { readonly kind: "pidfile"; readonly path: string }
-  | { readonly kind: "unit"; readonly name: string };
+  | { readonly kind: "unit"; readonly name: string }
+  | { readonly kind: "process"; readonly spec: PodAgentSpec };
 
 /** A systemd unit name as `systemctl` takes it (validated: it is passed as one argument). */
 export const UNIT_NAME = /^[A-Za-z0-9_.@:-]+$/;
@@ -31,17 +40,25 @@ export interface Verification {
 export class AgentLocator {
   constructor(
     private readonly location: AgentLocation,
-    private readonly flags: { readonly file: string; readonly format: FlagsFormat },
+    private readonly flags: {
+      readonly file: string;
+      readonly format: FlagsFormat;
+      readonly base?: Readonly<Record<string, unknown>>;
+    },
   ) {}
 
   get describe(): string {
-    return this.location.kind === "pidfile"
-      ? `--agent-pidfile ${this.location.path}`
-      : `--agent-unit ${this.location.name}`;
+    const at = this.location;
+    if (at.kind === "process") return describePod(at.spec);
+    return at.kind === "pidfile" ? `--agent-pidfile ${at.path}` : `--agent-unit ${at.name}`;
   }
 
   /** The agent's pid now, if one is found. */
   async find(): Promise<number | undefined> {
+    if (this.location.kind === "process") {
+      const found = findPodAgent(this.location.spec);
+      return found.kind === "one" ? found.agent.pid : undefined;
+    }
     let text: string;
     try {
       text =
@@ -103,22 +120,27 @@ export class AgentLocator {
     }
   }
 
+  /** Why no agent is found: none, or (a pod's agent) several. */
+  private missing() {
+    if (this.location.kind === "process") {
+      const found = findPodAgent(this.location.spec);
+      if (found.kind === "many") return ambiguous(this.location.spec, found.pids);
+    }
+    return notFound(this.describe);
+  }
+
   /** What runs now, compared with the launch. */
   async now(launch: Launch): Promise<Verification> {
     const agent = await this.running();
-    if (agent === undefined) return { problem: notFound(this.describe) };
+    if (agent === undefined) return { problem: this.missing() };
     const { seen } = agent;
     const pid = seen.pid;
     if (this.flags.format === "yaml") {
       const onCommandLine = managedFlagsOn(agent.argv);
-      const readsFile = agent.argv.some(
-        (arg, i) =>
-          arg === `--config-path=${this.flags.file}` ||
-          (arg === "--config-path" && agent.argv[i + 1] === this.flags.file),
-      );
+      const readsFile = readsConfigFile(agent.argv, this.flags.file);
       // The file holds what was rendered (an edit by hand would show here).
       const content = await readFile(this.flags.file, "utf8").catch(() => "");
-      const fileKept = content === formatFlagsFile("yaml", launch);
+      const fileKept = content === formatFlagsFile("yaml", launch, this.flags.base);
       const drift = [
         ...(readsFile ? [] : [`--config-path=${this.flags.file}`]),
         ...onCommandLine,

@@ -10,6 +10,7 @@ export interface ProcessIdentity {
 
 interface Stat {
   readonly state: string;
+  readonly ppid: number;
   readonly pgid: number;
   readonly startTime: string;
 }
@@ -24,7 +25,12 @@ function readStat(pid: number): Stat | undefined {
   }
   const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
   // fields[0] is field 3 (state); field N is fields[N - 3].
-  return { state: fields[0] ?? "", pgid: Number(fields[2]), startTime: fields[19] ?? "" };
+  return {
+    state: fields[0] ?? "",
+    ppid: Number(fields[1]),
+    pgid: Number(fields[2]),
+    startTime: fields[19] ?? "",
+  };
 }
 
 function readExe(pid: number): string | undefined {
@@ -53,7 +59,8 @@ export function sameProcess(identity: ProcessIdentity): boolean {
   return now !== undefined && now.startTime === identity.startTime && now.exe === identity.exe;
 }
 
-function allPids(): number[] {
+/** Every pid /proc lists now. */
+export function allPids(): number[] {
   return readdirSync("/proc")
     .filter((name) => /^\d+$/.test(name))
     .map(Number);
@@ -97,6 +104,19 @@ export function cmdline(pid: number): string[] | undefined {
 
 export function pgidOf(pid: number): number | undefined {
   return readStat(pid)?.pgid;
+}
+
+export function ppidOf(pid: number): number | undefined {
+  return readStat(pid)?.ppid;
+}
+
+/** /proc/PID/cgroup, or "" when it cannot be read. */
+export function cgroupOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cgroup`, "utf8");
+  } catch {
+    return "";
+  }
 }
 
 /** Processes whose environment carries exactly `name=value`. */

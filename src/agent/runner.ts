@@ -32,6 +32,11 @@ export interface AgentSnapshot {
   readonly problem?: Problem;
   /** Something status should say about the agent that is not a problem. */
   readonly notice?: string;
+  /**
+   * The agent may start: supervise mode, it was started once; external mode, a flags file was
+   * written once (health `startup`, the gate an agent container waits on).
+   */
+  readonly prepared?: boolean;
 }
 
 /** What to run the agent with. */

@@ -87,6 +87,7 @@ export class Supervisor implements Runner {
       state: this.state,
       pid: child?.process.pid ?? 0,
       restarts: Math.max(0, this.starts - 1),
+      prepared: this.starts > 0,
       crashes: this.crashes,
       ...(child ? { startedAt: child.startedAt } : {}),
       ...(this.lastExit ? { lastExit: this.lastExit } : {}),

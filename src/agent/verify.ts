@@ -64,3 +64,11 @@ export function runningProcess(pid: number): { argv: string[]; startTime: string
   if (argv === undefined || startTime === undefined || argv.length === 0) return undefined;
   return { argv, startTime };
 }
+
+/** Whether a command line makes the agent read `file` as its --config-path. */
+export function readsConfigFile(argv: readonly string[], file: string): boolean {
+  return argv.some(
+    (arg, i) =>
+      arg === `--config-path=${file}` || (arg === "--config-path" && argv[i + 1] === file),
+  );
+}

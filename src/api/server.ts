@@ -30,6 +30,8 @@ export interface ApiSource {
   alive(): boolean;
   /** Health `readiness`. */
   ready(): boolean;
+  /** Health `startup`: the agent may start (the gate an agent container waits on). */
+  started(): boolean;
   onChange(listener: () => void): () => void;
   checkStore(): Promise<CheckResult>;
   reload(): Promise<void>;
@@ -48,6 +50,7 @@ function servingOf(source: ApiSource, service: string): Serving {
   if (service === "" || service === "liveness")
     return source.alive() ? Serving.SERVING : Serving.NOT_SERVING;
   if (service === "readiness") return source.ready() ? Serving.SERVING : Serving.NOT_SERVING;
+  if (service === "startup") return source.started() ? Serving.SERVING : Serving.NOT_SERVING;
   return Serving.SERVICE_UNKNOWN;
 }
 

@@ -255,6 +255,28 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
     env: true,
   },
   // "pretty" on a TTY: runConfig decides.
+  "agent-process": {
+    value: "NAME",
+    help: "external mode in a pod, no restart command: the agent is the one process whose argv[0] is NAME and whose command line reads --config-path=<--flags-file> (and, with POD_UID set, whose cgroup names the pod); a restart is SIGTERM to its worker, and the kubelet starts it again",
+    kind: "string",
+    commands: RUN,
+    env: true,
+  },
+  "restart-wait-ms": {
+    value: "MS",
+    help: "--agent-process: how long the kubelet may take to start the agent again (its back-off reaches 5 minutes)",
+    kind: "count",
+    commands: RUN,
+    env: true,
+    default: 330_000,
+  },
+  "agent-config-base": {
+    value: "PATH",
+    help: "--flags-format yaml: the operator's agent config (relabel_configs, other flags), kept in the written file under the managed keys",
+    kind: "string",
+    commands: RUN,
+    env: true,
+  },
   "log-format": {
     value: "FORMAT",
     help: "one JSON object a line, or pretty (the default on a TTY)",

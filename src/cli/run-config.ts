@@ -39,8 +39,12 @@ export interface RunConfig {
   /** The agent's /metrics; undefined when reading it is off. */
   readonly agentMetricsUrl: string | undefined;
   readonly deliveryTimeoutMs: number;
-  /** External mode: how to find the running agent to verify it. */
+  /** External mode: how to find the running agent to verify it (a pod's: to restart it). */
   readonly agentLocation?: AgentLocation;
+  /** --flags-format yaml: the operator's agent config, kept under the managed keys. */
+  readonly agentConfigBase?: string;
+  /** --agent-process: how long the kubelet may take to start the agent again. */
+  readonly restartWaitMs: number;
   readonly logLevel: string;
   readonly logFormat: LogFormat;
   readonly baseArgs: readonly string[];
@@ -98,7 +102,12 @@ export function runConfig(options: Options, isTty: boolean): RunConfig {
       "--mode external needs --flags-file (where the rendered flags are written)",
     );
   }
-  if (mode === "external" && onRemove === "stop" && stopCommand === undefined) {
+  if (
+    mode === "external" &&
+    onRemove === "stop" &&
+    stopCommand === undefined &&
+    options.optionalString("agent-process") === undefined
+  ) {
     throw new UsageError(
       "--mode external with --on-remove stop needs --stop-command (or use --on-remove keep)",
     );
@@ -110,17 +119,44 @@ export function runConfig(options: Options, isTty: boolean): RunConfig {
   }
   const pidfile = options.optionalString("agent-pidfile");
   const unit = options.optionalString("agent-unit");
-  if ((pidfile || unit) && mode !== "external")
-    throw new UsageError("--agent-pidfile and --agent-unit are for --mode external");
-  if (pidfile && unit)
-    throw new UsageError("give one of --agent-pidfile and --agent-unit, not both");
+  const agentProcess = options.optionalString("agent-process");
+  const flagsFormat = options.choice<FlagsFormat>("flags-format");
+  if ((pidfile || unit || agentProcess) && mode !== "external")
+    throw new UsageError(
+      "--agent-pidfile, --agent-unit and --agent-process are for --mode external",
+    );
+  if ([pidfile, unit, agentProcess].filter(Boolean).length > 1)
+    throw new UsageError("give one of --agent-pidfile, --agent-unit and --agent-process");
+  if (agentProcess !== undefined) {
+    if (restartCommand || stopCommand)
+      throw new UsageError(
+        "--agent-process restarts the agent itself: give no --restart-command or --stop-command",
+      );
+    if (onRemove === "stop")
+      throw new UsageError(
+        "--agent-process cannot stop the agent for good (the kubelet starts it again): use --on-remove keep",
+      );
+    if (flagsFormat !== "yaml")
+      throw new UsageError(
+        "--agent-process needs --flags-format yaml: the agent reads the file as its --config-path",
+      );
+    if (agentProcess.includes("/") || agentProcess.trim() === "")
+      throw new UsageError(
+        `--agent-process ${JSON.stringify(agentProcess)}: give the binary's name, e.g. parca-agent`,
+      );
+  }
+  const configBase = options.optionalString("agent-config-base");
+  if (configBase !== undefined && flagsFormat !== "yaml")
+    throw new UsageError("--agent-config-base is for --flags-format yaml");
   if (unit !== undefined && !UNIT_NAME.test(unit))
     throw new UsageError(`--agent-unit ${JSON.stringify(unit)} is not a systemd unit name`);
   const agentLocation: AgentLocation | undefined = pidfile
     ? { kind: "pidfile", path: resolve(pidfile) }
     : unit
       ? { kind: "unit", name: unit }
-      : undefined;
+      : agentProcess
+        ? { kind: "process", spec: { name: agentProcess, flagsFile: resolve(flagsFile ?? "") } }
+        : undefined;
   const relations = options.strings("relation");
   if (relations.length === 0)
     throw new UsageError("run needs at least one --relation PATH (or PARCA_SIDECAR_RELATION)");
@@ -134,7 +170,9 @@ export function runConfig(options: Options, isTty: boolean): RunConfig {
     ...(agentVersion ? { agentVersion } : {}),
     mode,
     ...(flagsFile ? { flagsFile: resolve(flagsFile) } : {}),
-    flagsFormat: options.choice<FlagsFormat>("flags-format"),
+    flagsFormat,
+    ...(configBase ? { agentConfigBase: resolve(configBase) } : {}),
+    restartWaitMs: positive("restart-wait-ms", options.count("restart-wait-ms")),
     ...(restartCommand ? { restartCommand } : {}),
     ...(stopCommand ? { stopCommand } : {}),
     listen: validateListen("listen", options.string("listen")),

@@ -1,8 +1,9 @@
 // What `run` prepares before its loop starts: the state dir (locked), the runner for the mode,
 // the secrets the operator handed the agent, the trust store, the delivery marker.
-import { access, mkdir, realpath, rm, writeFile } from "node:fs/promises";
+import { access, mkdir, readFile, realpath, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ExternalRunner } from "../agent/external.js";
+import { FlagsFormatError, parseConfigBase } from "../agent/flags-file.js";
 import { AgentLocator } from "../agent/locate.js";
 import type { Runner } from "../agent/runner.js";
 import { Supervisor } from "../agent/supervisor.js";
@@ -84,25 +85,54 @@ export function operatorSecrets(config: RunConfig, env: NodeJS.ProcessEnv, secre
   for (const token of parseFlags(config.baseArgs).get(FLAG_TOKEN) ?? []) secrets.add(token);
 }
 
-export function makeRunner(
+/** --agent-config-base, read once at start: a YAML mapping, or a StartError saying why not. */
+async function configBase(path: string | undefined): Promise<Record<string, unknown> | undefined> {
+  if (path === undefined) return undefined;
+  try {
+    return parseConfigBase(await readFile(path, "utf8"));
+  } catch (err) {
+    const why = err instanceof FlagsFormatError ? err.message : errnoOrMessage(err);
+    throw new StartError(`--agent-config-base ${path}: ${why}`);
+  }
+}
+
+export async function makeRunner(
   config: RunConfig,
   stateDir: string,
   env: NodeJS.ProcessEnv,
   log: Logger,
   secrets: Secrets,
-): Runner {
+): Promise<Runner> {
   if (config.mode === "external") {
+    const base = await configBase(config.agentConfigBase);
+    // In a pod, the downward API's POD_UID keeps other pods' agents out of reach.
+    const at = config.agentLocation;
+    const location =
+      at?.kind === "process" && env.POD_UID
+        ? { ...at, spec: { ...at.spec, podUid: env.POD_UID } }
+        : at;
     return new ExternalRunner({
       flagsFile: config.flagsFile as string,
       format: config.flagsFormat,
+      ...(base ? { configBase: base } : {}),
       ...(config.restartCommand ? { restartCommand: config.restartCommand } : {}),
       ...(config.stopCommand ? { stopCommand: config.stopCommand } : {}),
       commandTimeoutMs: config.restartTimeoutMs,
-      ...(config.agentLocation
+      ...(location?.kind === "process"
         ? {
-            locator: new AgentLocator(config.agentLocation, {
+            podAgent: {
+              ...location.spec,
+              stopTimeoutMs: config.stopTimeoutMs,
+              restartWaitMs: config.restartWaitMs,
+            },
+          }
+        : {}),
+      ...(location
+        ? {
+            locator: new AgentLocator(location, {
               file: config.flagsFile as string,
               format: config.flagsFormat,
+              ...(base ? { base } : {}),
             }),
           }
         : {}),

@@ -49,7 +49,12 @@ export async function runCommand(
   });
   const { real: stateDir, release: unlockStateDir } = await prepareStateDir(config.stateDir);
   const agentEnv = { ...env };
-  const runner = makeRunner(config, stateDir, agentEnv, log, secrets);
+  const runner = await makeRunner(config, stateDir, agentEnv, log, secrets).catch(
+    async (err: unknown) => {
+      await unlockStateDir();
+      throw err;
+    },
+  );
   if (runner instanceof Supervisor) {
     // A predecessor killed without cleaning up may have left its agent running.
     await runner.reapPredecessors();
@@ -122,6 +127,7 @@ export async function runCommand(
     },
     alive: () => reconciler.state.work.kind !== "stopped",
     ready: () => current().view.ready,
+    started: () => runner.snapshot().prepared === true,
     onChange: (listener: () => void) => reconciler.onChange(listener),
     checkStore: async () =>
       (await reconciler.checks.desired(() => void reconciler.trigger())) ??

@@ -124,7 +124,7 @@ function baseView(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean)
   if ((work.kind === "checking" || work.kind === "applying") && !isDesired) {
     const doing =
       work.kind === "applying" && sameStore(work.config, desired)
-        ? `applying ${desired.address} (its check is done)`
+        ? `applying ${desired.address} (its check is done)${agent.notice ? `: ${agent.notice}` : ""}`
         : `checking ${desired.address} before applying it`;
     return { phase: Phase.CHECKING, ready: runsChecked, message: `${doing}; ${running}` };
   }

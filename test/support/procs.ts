@@ -60,6 +60,8 @@ export interface StandinStart {
   readonly tokenFromFile?: string;
   readonly envToken?: string;
   readonly marker?: string;
+  /** The --config-path file as the worker read it at start. */
+  readonly config?: Record<string, unknown>;
 }
 
 /** Every start the stand-in recorded (the re-executed child records; the parent does not). */

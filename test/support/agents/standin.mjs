@@ -4,7 +4,8 @@
 // and the worker's stderr runs through the parent; the worker shuts down gracefully on SIGTERM —
 // unless the parent is gone, when its next log line kills it (the real agent dies of SIGPIPE).
 // With $STANDIN_CRASH_ADDRESS naming its store it panics after $STANDIN_CRASH_AFTER_MS [50].
-// It refuses unknown flags at once (as Kong does), records every start (argv, token file,
+// Given --config-path, the worker reads that YAML flag file at start (the command line wins),
+// and records it. It refuses unknown flags at once (as Kong does), records every start (argv, token file,
 // environment) as a JSON line in $STANDIN_RECORD and every graceful stop in $STANDIN_RECORD.stops.
 // Given --http-address, the worker really writes: WriteArrow to the store its flags name (token,
 // TLS with the CA of SSL_CERT_FILE), every 200 ms, and serves
@@ -18,15 +19,23 @@ import { createServer } from "node:http";
 import { connect } from "node:http2";
 import { isIP } from "node:net";
 import { fileURLToPath } from "node:url";
+import { parse } from "yaml";
 
 const WORKER_FLAG = "--telemetry-disable-panic-reporting";
 const args = process.argv.slice(2).filter((a) => a !== WORKER_FLAG);
 const KNOWN =
   /^--(remote-store-[a-z-]+|node|http-address|config-path|log-level|standin-[a-z-]+)(=|$)/;
 
+/** The worker's --config-path file (a Kong YAML flag file), read once at start. */
+let fileConfig = {};
+
+/** A flag's value: the command line wins over the --config-path file, as with Kong. */
 function flag(name) {
   const arg = args.findLast((a) => a === name || a.startsWith(`${name}=`));
-  if (arg === undefined) return undefined;
+  if (arg === undefined) {
+    const value = fileConfig[name.slice(2)];
+    return value === undefined || value === null ? undefined : String(value);
+  }
   return arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : "true";
 }
 
@@ -49,6 +58,8 @@ function shutDownGracefully() {
 }
 
 function runAgent() {
+  const configPath = flag("--config-path");
+  if (configPath) fileConfig = parse(readFileSync(configPath, "utf8")) ?? {};
   if (flag("--standin-ignore-term")) process.on("SIGTERM", () => console.error("ignoring SIGTERM"));
   else process.on("SIGTERM", shutDownGracefully);
   const tokenFile = flag("--remote-store-bearer-token-file");
@@ -64,6 +75,7 @@ function runAgent() {
         tokenFromFile: tokenFile ? readFileSync(tokenFile, "utf8").trim() : undefined,
         envToken: process.env.PARCA_BEARER_TOKEN,
         marker: process.env.PARCA_AGENT_SIDECAR_STATE,
+        ...(configPath ? { config: fileConfig } : {}),
       })}\n`,
     );
   }
