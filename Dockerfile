@@ -18,8 +18,8 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.build.json && rm dist/.tsbuildinfo
 
-# Run on a slim Node LTS with production dependencies only.
-FROM node:${NODE_VERSION}-bookworm-slim
+# What both images run on: a slim Node LTS with production dependencies only.
+FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini ca-certificates \
  && rm -rf /var/lib/apt/lists/*
@@ -27,8 +27,22 @@ WORKDIR /opt/parca-agent-sidecar
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY --from=build /src/dist ./dist
-COPY --from=agent /bin/parca-agent /bin/parca-agent
 ENV NODE_ENV=production
+
+# The sidecar alone, for a container beside the official agent image
+# (deploy/kubernetes/parca-agent-sidecar-container.yaml):
+#   docker build --target sidecar -t parca-agent-sidecar:latest-sidecar .
+# It restarts the agent of the other container by signal (--agent-process), so it needs no agent
+# binary and no shell; the manifest gives it CAP_KILL and nothing else.
+FROM runtime AS sidecar
+EXPOSE 7073 7074
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "/opt/parca-agent-sidecar/dist/cli.js", "run"]
+CMD ["--help"]
+
+# The default image: the agent bundled, the sidecar as its entrypoint
+# (deploy/kubernetes/parca-agent.yaml).
+FROM runtime
+COPY --from=agent /bin/parca-agent /bin/parca-agent
 # 7072: the sidecar's full gRPC API (bound to loopback unless --listen says otherwise);
 # 7073: health only, for Kubernetes gRPC probes (--health-listen 0.0.0.0:7073).
 EXPOSE 7072 7073

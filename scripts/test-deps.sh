@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
 # What the test suite needs from the machine beyond npm: Debian's nginx and Caddy (the real
-# ingresses of test/ingress/) and Go >= 1.24 (the TLS judge). Installs what is missing with
+# ingresses of test/ingress/), promtool (package prometheus: the alert rules and metric names),
+# systemd-analyze (package systemd: the unit) and Go >= 1.24 (the TLS judge). Installs what is missing with
 # apt-get, keeping the packages' services from starting; where it cannot, says exactly what to
 # install and fails: the tests never skip.
 set -euo pipefail
 
 missing=()
-command -v nginx >/dev/null || missing+=(nginx)
-command -v caddy >/dev/null || missing+=(caddy)
+# Packages whose service must not run once installed (never systemd itself).
+services=()
+command -v nginx >/dev/null || { missing+=(nginx); services+=(nginx); }
+command -v caddy >/dev/null || { missing+=(caddy); services+=(caddy); }
+command -v promtool >/dev/null || { missing+=(prometheus); services+=(prometheus); }
+command -v systemd-analyze >/dev/null || missing+=(systemd)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
     echo "tests need: apt-get install -y ${missing[*]} (as root; keep their services stopped)" >&2
     exit 1
   fi
-  echo "installing ${missing[*]} for the ingress tests…" >&2
+  echo "installing ${missing[*]} for the tests…" >&2
   # Keep the packages' services from starting: invoke-rc.d asks policy-rc.d first.
   policy=/usr/sbin/policy-rc.d
   created=
@@ -28,7 +33,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
   # A service started anyway (a machine whose init ignores policy-rc.d) is stopped again.
-  for service in "${missing[@]}"; do
+  for service in "${services[@]}"; do
     if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
       systemctl stop "$service" || true
     fi

@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { Options, parseCommandLine } from "../src/cli/options.js";
 import { runConfig } from "../src/cli/run-config.js";
+import { manifestProblems } from "./support/k8s.js";
 import { ROOT } from "./support/root.js";
 import { tempDir } from "./support/tmp.js";
 
@@ -63,6 +64,110 @@ describe("Kubernetes manifest", () => {
   });
 });
 
+/** Every document of a manifest under deploy/kubernetes, parsed. */
+function manifest(name: string): Record<string, unknown>[] {
+  return parseAllDocuments(readFileSync(deploy("kubernetes", name), "utf8")).map((d) => {
+    expect(d.errors).toEqual([]);
+    return d.toJS();
+  });
+}
+
+describe("manifests against the Kubernetes schema", () => {
+  for (const name of ["parca-agent.yaml", "parca-agent-sidecar-container.yaml"]) {
+    it(`${name}: every document valid, no unknown field, nothing the API server refuses`, () => {
+      const docs = manifest(name);
+      expect(docs.length).toBeGreaterThanOrEqual(3);
+      for (const doc of docs)
+        expect({ kind: doc.kind, problems: manifestProblems(doc) }).toEqual({
+          kind: doc.kind,
+          problems: [],
+        });
+    });
+  }
+
+  it("the checks can fail: a wrong type, an unknown field, hostPID with shareProcessNamespace", () => {
+    const ds = manifest("parca-agent-sidecar-container.yaml").find(
+      (d) => d.kind === "DaemonSet",
+    ) as {
+      spec: {
+        template: { spec: Record<string, unknown> & { containers: Record<string, unknown>[] } };
+      };
+    };
+    const broken = structuredClone(ds);
+    const pod = broken.spec.template.spec;
+    (pod.containers[0] as Record<string, unknown>).imagePullPolcy = "Always";
+    (pod.containers[0] as Record<string, unknown>).stdin = "yes";
+    pod.shareProcessNamespace = true;
+    const problems = manifestProblems(broken as unknown as Record<string, unknown>);
+    expect(problems).toEqual(["/spec/template/spec/containers/0/stdin: must be boolean"]);
+    delete (pod.containers[0] as Record<string, unknown>).stdin;
+    expect(manifestProblems(broken as unknown as Record<string, unknown>)).toEqual([
+      "/spec/template/spec/containers/0/imagePullPolcy: unknown field",
+      "ShareProcessNamespace and HostPID cannot both be enabled",
+    ]);
+  });
+});
+
+describe("Kubernetes manifest, the sidecar beside the official agent image", () => {
+  const docs = manifest("parca-agent-sidecar-container.yaml");
+  const ds = docs.find((d) => d.kind === "DaemonSet") as { spec: { template: { spec: any } } };
+  const pod = ds.spec.template.spec;
+  const sidecar = pod.initContainers[0];
+  const agent = pod.containers[0];
+  const config = parseRunArgs(sidecar.args);
+
+  it("runs the sidecar as a native sidecar that finds this pod's agent by name, file and pod UID", () => {
+    expect(pod.hostPID).toBe(true);
+    expect(pod.shareProcessNamespace).toBeUndefined();
+    expect(sidecar.restartPolicy).toBe("Always");
+    expect(config).toMatchObject({
+      mode: "external",
+      flagsFormat: "yaml",
+      onRemove: "keep",
+      tokenMode: "flag",
+      agentLocation: { kind: "process", spec: { name: "parca-agent" } },
+    });
+    expect(sidecar.env).toContainEqual({
+      name: "POD_UID",
+      valueFrom: { fieldRef: { fieldPath: "metadata.uid" } },
+    });
+    expect(sidecar.securityContext.capabilities).toEqual({ drop: ["ALL"], add: ["KILL"] });
+    expect(sidecar.securityContext.runAsUser).toBe(0);
+  });
+
+  it("gates the agent container on the startup probe, with room to wait for the relation", () => {
+    expect(sidecar.startupProbe.grpc).toEqual({ port: 7073, service: "startup" });
+    expect(
+      sidecar.startupProbe.periodSeconds * sidecar.startupProbe.failureThreshold,
+    ).toBeGreaterThanOrEqual(3600);
+    expect(sidecar.readinessProbe.grpc.service).toBe("readiness");
+    expect(sidecar.livenessProbe.grpc.service).toBe("liveness");
+    expect(config.healthListen).toBe("0.0.0.0:7073");
+  });
+
+  it("the official agent image reads the sidecar's file through a shared emptyDir, with no store flags of its own", () => {
+    expect(agent.image).toMatch(/^ghcr\.io\/parca-dev\/parca-agent:/);
+    expect(agent.command).toBeUndefined();
+    expect(agent.args).toContain(`--config-path=${config.flagsFile}`);
+    expect(agent.args.filter((a: string) => a.startsWith("--remote-store"))).toEqual([]);
+    const dir = (config.flagsFile as string).replace(/\/[^/]+$/, "");
+    const shared = (c: { volumeMounts: { name: string; mountPath: string }[] }) =>
+      c.volumeMounts.find((m) => m.mountPath === dir)?.name;
+    expect(shared(sidecar)).toBe(shared(agent));
+    expect(
+      pod.volumes.find((v: { name: string }) => v.name === shared(agent)).emptyDir,
+    ).toBeDefined();
+    const store = sidecar.volumeMounts.find(
+      (m: { mountPath: string }) => m.mountPath === config.relations[0],
+    );
+    expect(store.subPath).toBeUndefined();
+    expect(pod.volumes.find((v: { name: string }) => v.name === store.name).secret.secretName).toBe(
+      "parca-store",
+    );
+    expect(config.agentConfigBase).toBeDefined();
+  });
+});
+
 describe("systemd unit", () => {
   const text = readFileSync(deploy("systemd", "parca-agent-sidecar.service"), "utf8");
   const settings = new Map<string, string>();
@@ -77,6 +182,27 @@ describe("systemd unit", () => {
     expect(settings.get("StateDirectory")).toBe("parca-agent-sidecar");
     expect(settings.get("MemoryDenyWriteExecute")).toBeUndefined();
     expect(settings.get("ProtectKernelTunables")).toBeUndefined();
+  });
+
+  it("passes systemd-analyze verify (the check fails on a bad setting)", async () => {
+    const dir = await tempDir();
+    const stub = join(dir, "parca-agent-sidecar");
+    await writeFile(stub, "#!/bin/sh\n");
+    await chmod(stub, 0o755);
+    const verify = async (unit: string) => {
+      const path = join(dir, "parca-agent-sidecar.service");
+      // The binary is not installed here: the unit points at a stub, nothing else changes.
+      await writeFile(path, unit.replace("/usr/bin/parca-agent-sidecar", stub));
+      const out = await run("systemd-analyze", ["verify", "--man=no", path]).then(
+        (r) => `${r.stdout}${r.stderr}`,
+        (err: { stdout: string; stderr: string }) => `${err.stdout}${err.stderr}` || "failed",
+      );
+      return out.trim();
+    };
+    expect(await verify(text)).toBe("");
+    expect(await verify(text.replace("KillMode=mixed", "KillMode=gently"))).toContain(
+      "Failed to parse kill mode",
+    );
   });
 
   it("starts `run` with options that parse", () => {
