@@ -110,6 +110,7 @@ describe("manifests against the Kubernetes schema", () => {
 
 describe("Kubernetes manifest, the sidecar beside the official agent image", () => {
   const docs = manifest("parca-agent-sidecar-container.yaml");
+  // biome-ignore lint/suspicious/noExplicitAny: a parsed manifest, read field by field below
   const ds = docs.find((d) => d.kind === "DaemonSet") as { spec: { template: { spec: any } } };
   const pod = ds.spec.template.spec;
   const sidecar = pod.initContainers[0];

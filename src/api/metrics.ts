@@ -14,7 +14,29 @@ const ROLLBACK_REASONS = [
   "AGENT_NOT_DELIVERING",
 ];
 
-/** The sidecar's Prometheus metrics, with the process defaults. */
+/** What the metrics read from the running sidecar, at each scrape. */
+export interface MetricsSource {
+  agent(): AgentSnapshot;
+  delivery(): DeliveryView | undefined;
+  /** The phase's name: RUNNING, DEGRADED, … */
+  phase(): string;
+  /** The last check's diagnosis code, OK when it passed, NONE before any. */
+  diagnosis(): string;
+  /** How long the desired config has not been what runs, in seconds; 0 when it is (or none). */
+  heldSeconds(): number;
+  readonly info: { readonly node: string; readonly mode: string; readonly version: string };
+}
+
+const PHASES = [
+  "WAITING_FOR_RELATION",
+  "CHECKING",
+  "RUNNING",
+  "DEGRADED",
+  "INVALID_INPUT",
+  "STOPPED",
+];
+
+/** The sidecar's Prometheus metrics, with the process defaults. Gauges never end in _total. */
 export class Metrics {
   readonly registry = new Registry();
   private readonly checks: Counter<"result">;
@@ -23,21 +45,61 @@ export class Metrics {
   private readonly restarts: Counter<"reason">;
   private readonly rollbacks: Counter<"reason">;
 
-  constructor(
-    agent: () => AgentSnapshot,
-    delivery: () => DeliveryView | undefined,
-    version: string,
-  ) {
+  constructor(source: MetricsSource) {
+    const agent = () => source.agent();
+    const delivery = () => source.delivery();
     const registers = [this.registry];
     new Gauge({
       name: "parca_agent_sidecar_build_info",
       help: "Always 1, labelled with the sidecar's version.",
       labelNames: ["version"],
       registers,
-    }).set({ version }, 1);
+    }).set({ version: source.info.version }, 1);
+    new Gauge({
+      name: "parca_agent_sidecar_info",
+      help: "Always 1: the node (the agent's --node, else NODE_NAME, else the host name), the mode and the version.",
+      labelNames: ["node", "mode", "version"],
+      registers,
+    }).set({ ...source.info }, 1);
+    new Gauge({
+      name: "parca_agent_sidecar_phase",
+      help: "1 for the sidecar's current phase, 0 for the others.",
+      labelNames: ["phase"],
+      registers,
+      collect() {
+        const now = source.phase();
+        for (const phase of PHASES) this.set({ phase }, phase === now ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "parca_agent_sidecar_diagnosis",
+      help: "1, labelled with the diagnosis of the last check of the desired config (OK when it passed, NONE before any).",
+      labelNames: ["code"],
+      registers,
+      collect() {
+        this.reset();
+        this.set({ code: source.diagnosis() }, 1);
+      },
+    });
+    new Gauge({
+      name: "parca_agent_sidecar_desired_held_seconds",
+      help: "How long the desired config has not been what the agent runs (held, rolled back, paused); 0 when it is.",
+      registers,
+      collect() {
+        this.set(source.heldSeconds());
+      },
+    });
     // The event-loop delay monitor samples every `precision` ms: at the default 10 ms it alone
     // costs ~12 ms of CPU a second; 500 ms keeps the lag histogram useful for a daemon.
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 500 });
+    // prom-client's own gauges named *_total (a counter's suffix) go: the same counts stay in
+    // nodejs_active_handles, nodejs_active_requests and nodejs_active_resources, by type.
+    for (const name of [
+      "nodejs_active_handles_total",
+      "nodejs_active_requests_total",
+      "nodejs_active_resources_total",
+    ])
+      this.registry.removeSingleMetric(name);
     new Gauge({
       name: "parca_agent_sidecar_agent_up",
       help: "1 while the agent runs (external mode: the last restart command succeeded), else 0.",

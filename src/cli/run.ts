@@ -17,6 +17,7 @@ import { buildStatus } from "../reconcile/status-message.js";
 import { RelationWatcher } from "../reconcile/watch.js";
 import { failedCheck } from "../store/check.js";
 import { diagnose } from "../store/diagnosis.js";
+import { desiredNotRunning, diagnosisCode, nodeName } from "./fleet.js";
 import type { RunConfig } from "./run-config.js";
 import {
   makeRunner,
@@ -62,12 +63,18 @@ export async function runCommand(
   // Metrics only when served: their event-loop monitor wakes the process up all the time, and
   // prom-client alone adds ~5 MB of heap and ~80 ms to every start-up.
   const metrics = config.metricsListen
-    ? new (await import("../api/metrics.js")).Metrics(
-        () => runner.snapshot(),
-        (): DeliveryView | undefined => reconciler.state.delivery,
-        version(),
-      )
+    ? new (await import("../api/metrics.js")).Metrics({
+        agent: () => runner.snapshot(),
+        delivery: (): DeliveryView | undefined => reconciler.state.delivery,
+        phase: (): string => Phase[current().view.phase] ?? "UNSPECIFIED",
+        diagnosis: (): string => diagnosisCode(reconciler.state),
+        heldSeconds: (): number =>
+          held.since === undefined ? 0 : (Date.now() - held.since) / 1000,
+        info: { node: nodeName(config.baseArgs, env), mode: config.mode, version: version() },
+      })
     : undefined;
+  /** Since when the desired config has not been what runs (for the fleet's held alert). */
+  const held: { since: number | undefined } = { since: undefined };
   const checker = storeChecker({
     baseArgs: config.baseArgs,
     env: agentEnv,
@@ -207,6 +214,9 @@ export async function runCommand(
   reconciler.onChange(() => {
     const { view: v } = current();
     phaseNow(v.phase);
+    const waiting = desiredNotRunning(reconciler.state);
+    if (!waiting) held.since = undefined;
+    else held.since ??= Date.now();
     if (v.message !== lastMessage) {
       lastMessage = v.message;
       log.info({ event: "status", phase: Phase[v.phase], ready: v.ready }, v.message);

@@ -81,10 +81,7 @@ export class PauseSwitch {
   holds(config: StoreConfig): boolean {
     const { paused, lastCheck } = this.machine.state;
     return (
-      paused !== undefined &&
-      lastCheck !== undefined &&
-      lastCheck.result.ok &&
-      sameStore(lastCheck.config, config)
+      paused !== undefined && lastCheck?.result.ok === true && sameStore(lastCheck.config, config)
     );
   }
 }

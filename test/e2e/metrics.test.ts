@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { version } from "../../src/cli/version.js";
@@ -86,6 +87,16 @@ describe("--metrics-listen", () => {
     ).toBeGreaterThanOrEqual(1);
     expect(after.get("parca_agent_sidecar_reaction_seconds_count")).toBe(2);
     expect(after.get("parca_agent_sidecar_reaction_seconds_sum")).toBeGreaterThan(0);
+    // What the real `run` serves passes promtool's lint (no gauge named like a counter …).
+    const served = await (await fetch(`http://${sc.metricsAddress}/metrics`)).text();
+    const lint = spawnSync("promtool", ["check", "metrics"], { input: served, encoding: "utf8" });
+    expect({ status: lint.status, out: `${lint.stdout}${lint.stderr}` }).toEqual({
+      status: 0,
+      out: "",
+    });
+    expect(served).toMatch(/^parca_agent_sidecar_phase\{phase="RUNNING"\} 1$/m);
+    expect(served).toMatch(/^parca_agent_sidecar_diagnosis\{code="OK"\} 1$/m);
+    expect(served).toMatch(/^parca_agent_sidecar_desired_held_seconds 0$/m);
     const res = await fetch(`http://${sc.metricsAddress}/other`);
     expect(res.status).toBe(404);
     expect(JSON.stringify([...after])).not.toContain("t-a");
