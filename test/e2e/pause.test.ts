@@ -4,6 +4,7 @@
 // from crashes; with no sidecar, status says where it asked and how to point it elsewhere.
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { HealthCheckResponse_ServingStatus as Serving } from "../../src/gen/grpc/health/v1/health_pb.js";
 import { Phase } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
 import { spawnCli } from "../support/cli.js";
 import { cleanUpAfterEach, startSidecar, startStore } from "../support/e2e.js";
@@ -83,6 +84,8 @@ describe("status", () => {
       (s) => s.phase === Phase.RUNNING && s.applied?.address === b.address && s.agent?.pid !== 0,
     );
     expect(st.ready).toBe(true);
+    // Supervise mode: the agent was started, so an agent container would have been let go.
+    expect(await sc.health("startup")).toBe(Serving.SERVING);
     expect(st.version).toMatch(/^\d+\.\d+\.\d+/);
     expect(st.sidecarStartedAt).toBeDefined();
     expect(st.phaseSince).toBeDefined();
