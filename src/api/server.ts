@@ -104,6 +104,21 @@ function healthImplementation(source: ApiSource): grpc.UntypedServiceImplementat
 }
 
 function sidecarImplementation(source: ApiSource): grpc.UntypedServiceImplementation {
+  /** A unary call that does `work`, then answers with the status (Reload, Pause, Resume). */
+  const thenStatus =
+    <Req>(
+      schema:
+        | typeof ReloadResponseSchema
+        | typeof PauseResponseSchema
+        | typeof ResumeResponseSchema,
+      work: (call: grpc.ServerUnaryCall<Req, unknown>) => Promise<void>,
+    ) =>
+    (call: grpc.ServerUnaryCall<Req, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      work(call).then(
+        () => callback(null, create(schema, { status: source.status() })),
+        (err: unknown) => callback({ code: grpc.status.INTERNAL, details: (err as Error).message }),
+      );
+    };
   return {
     getStatus(
       _call: grpc.ServerUnaryCall<unknown, unknown>,
@@ -130,27 +145,11 @@ function sidecarImplementation(source: ApiSource): grpc.UntypedServiceImplementa
         (err: unknown) => callback({ code: grpc.status.INTERNAL, details: (err as Error).message }),
       );
     },
-    reload(_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
-      source.reload().then(
-        () => callback(null, create(ReloadResponseSchema, { status: source.status() })),
-        (err: unknown) => callback({ code: grpc.status.INTERNAL, details: (err as Error).message }),
-      );
-    },
-    pause(
-      call: grpc.ServerUnaryCall<PauseRequest, unknown>,
-      callback: grpc.sendUnaryData<unknown>,
-    ) {
-      source.pause(call.request.reason.trim().slice(0, 200)).then(
-        () => callback(null, create(PauseResponseSchema, { status: source.status() })),
-        (err: unknown) => callback({ code: grpc.status.INTERNAL, details: (err as Error).message }),
-      );
-    },
-    resume(_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
-      source.resume().then(
-        () => callback(null, create(ResumeResponseSchema, { status: source.status() })),
-        (err: unknown) => callback({ code: grpc.status.INTERNAL, details: (err as Error).message }),
-      );
-    },
+    reload: thenStatus(ReloadResponseSchema, () => source.reload()),
+    pause: thenStatus(PauseResponseSchema, (call: grpc.ServerUnaryCall<PauseRequest, unknown>) =>
+      source.pause(call.request.reason.trim().slice(0, 200)),
+    ),
+    resume: thenStatus(ResumeResponseSchema, () => source.resume()),
   };
 }
 
