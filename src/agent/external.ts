@@ -10,14 +10,7 @@ import { type CommandOutcome, runCommandGroup } from "./command.js";
 import { redactArgv } from "./flags.js";
 import { type FlagsFormat, FlagsFormatError, formatFlagsFile } from "./flags-file.js";
 import type { AgentLocator, Seen, Verification } from "./locate.js";
-import {
-  ambiguous,
-  describe as describePod,
-  findPodAgent,
-  type PodAgentSpec,
-  stopPodAgent,
-  waitForPodAgent,
-} from "./pod.js";
+import { type PodRestart, restartPodAgent } from "./pod.js";
 import {
   type AgentSnapshot,
   type ExitInfo,
@@ -49,10 +42,7 @@ export interface ExternalOptions {
    * In a pod, without a restart command: the agent process to restart (signalled, then started
    * again by the kubelet), how long it gets to stop and how long the kubelet may take.
    */
-  readonly podAgent?: PodAgentSpec & {
-    readonly stopTimeoutMs: number;
-    readonly restartWaitMs: number;
-  };
+  readonly podAgent?: PodRestart;
 }
 
 /**
@@ -169,39 +159,18 @@ export class ExternalRunner implements Runner {
     });
   }
 
-  /**
-   * In a pod: stops the agent (its worker first), and waits — abortable — for the kubelet to
-   * start it again, reading the new file. Throws ApplyError when it cannot.
-   */
-  private async restartPodAgent(
-    pod: NonNullable<ExternalOptions["podAgent"]>,
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
-    const fail = (p: Problem) => {
-      this.restartProblem = p;
+  /** In a pod: the agent restarted through the kubelet; throws ApplyError when it was not. */
+  private async restartPodAgent(pod: PodRestart, signal: AbortSignal | undefined): Promise<void> {
+    const outcome = await restartPodAgent(pod, signal, (waiting) => {
+      this.waiting = waiting;
       this.listeners.emit({ type: "state" });
-      throw new ApplyError(p.message);
-    };
-    const found = findPodAgent(pod);
-    if (found.kind === "many") fail(ambiguous(pod, found.pids));
-    const before = found.kind === "one" ? found.agent : undefined;
-    if (before) await stopPodAgent(before, pod.stopTimeoutMs);
-    this.waiting = `waiting for the kubelet to start the agent${before ? " again" : ""} (up to ${Math.round(pod.restartWaitMs / 1000)} s)`;
-    this.listeners.emit({ type: "state" });
-    const next = await waitForPodAgent(pod, before, pod.restartWaitMs, signal).finally(() => {
-      this.waiting = undefined;
     });
-    if (signal?.aborted) throw new ApplyError("stopped waiting: newer relation data or a shutdown");
-    if (next === undefined) {
-      fail(
-        problem(
-          "AGENT_NOT_RESTARTED",
-          `no agent process matching ${describePod(pod)} started within ${pod.restartWaitMs} ms`,
-          "the kubelet starts the agent container again after a back-off of up to 5 minutes: look at the pod's events (kubectl describe pod); retried with backoff",
-        ),
-      );
-    }
-    if (next !== undefined && "code" in next) fail(next);
+    if (outcome === "aborted")
+      throw new ApplyError("stopped waiting: newer relation data or a shutdown");
+    if (outcome === undefined) return;
+    this.restartProblem = outcome;
+    this.listeners.emit({ type: "state" });
+    throw new ApplyError(outcome.message);
   }
 
   /** What runs, compared with the launch: after a restart, a new process must show. */

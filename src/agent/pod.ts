@@ -140,3 +140,39 @@ export async function waitForPodAgent(
     await sleep(POLL_MS);
   }
 }
+
+/** How the pod's agent is restarted: who it is, how long it gets to stop and to come back. */
+export interface PodRestart extends PodAgentSpec {
+  readonly stopTimeoutMs: number;
+  readonly restartWaitMs: number;
+}
+
+/**
+ * Restarts the pod's agent: stops it (its worker first) and waits — abortable — for the kubelet
+ * to start it again, reading the new file; `waiting` says meanwhile what it waits for. Resolves
+ * with what went wrong (AGENT_AMBIGUOUS, AGENT_NOT_RESTARTED), "aborted", or undefined.
+ */
+export async function restartPodAgent(
+  pod: PodRestart,
+  signal: AbortSignal | undefined,
+  waiting: (what: string | undefined) => void,
+): Promise<Problem | "aborted" | undefined> {
+  const found = findPodAgent(pod);
+  if (found.kind === "many") return ambiguous(pod, found.pids);
+  const before = found.kind === "one" ? found.agent : undefined;
+  if (before) await stopPodAgent(before, pod.stopTimeoutMs);
+  waiting(
+    `waiting for the kubelet to start the agent${before ? " again" : ""} (up to ${Math.round(pod.restartWaitMs / 1000)} s)`,
+  );
+  const next = await waitForPodAgent(pod, before, pod.restartWaitMs, signal).finally(() =>
+    waiting(undefined),
+  );
+  if (signal?.aborted) return "aborted";
+  if (next === undefined)
+    return problem(
+      "AGENT_NOT_RESTARTED",
+      `no agent process matching ${describe(pod)} started within ${pod.restartWaitMs} ms`,
+      "the kubelet starts the agent container again after a back-off of up to 5 minutes: look at the pod's events (kubectl describe pod); retried with backoff",
+    );
+  return "code" in next ? next : undefined;
+}

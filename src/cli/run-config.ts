@@ -126,7 +126,7 @@ export function runConfig(options: Options, isTty: boolean): RunConfig {
       "--agent-pidfile, --agent-unit and --agent-process are for --mode external",
     );
   if ([pidfile, unit, agentProcess].filter(Boolean).length > 1)
-    throw new UsageError("give one of --agent-pidfile, --agent-unit and --agent-process");
+    throw new UsageError("give only one of --agent-pidfile, --agent-unit and --agent-process");
   if (agentProcess !== undefined) {
     if (restartCommand || stopCommand)
       throw new UsageError(

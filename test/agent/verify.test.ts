@@ -68,7 +68,10 @@ describe("what runs against what was rendered", () => {
     expect(supervise.stderr).toContain("--mode external");
     const ext = [...base, "--mode", "external", "--flags-file", "/tmp/f", "--on-remove", "keep"];
     const both = await runCli([...ext, "--agent-unit", "a", "--agent-pidfile", "/p"]);
-    expect(both.stderr).toContain("not both");
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain(
+      "give only one of --agent-pidfile, --agent-unit and --agent-process",
+    );
     const bad = await runCli([...ext, "--agent-unit", "a b;rm"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("not a systemd unit name");
