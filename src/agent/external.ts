@@ -46,8 +46,9 @@ export interface ExternalOptions {
 }
 
 /**
- * Drives an agent managed elsewhere (systemd, snap): writes the rendered flags to a file
- * atomically and runs the restart command. "The agent runs" means the last restart succeeded.
+ * Drives an agent managed elsewhere: writes the rendered flags to a file atomically, then runs
+ * the restart command (systemd, snap) or, in a pod, stops the agent's worker for the kubelet to
+ * start it again. "The agent runs" means the last restart succeeded.
  */
 export class ExternalRunner implements Runner {
   private readonly listeners = new Listeners<RunnerEvent>();
@@ -101,9 +102,9 @@ export class ExternalRunner implements Runner {
   }
 
   /**
-   * Writes the flags (and token) file and runs the restart command. Throws ApplyError when the
-   * files cannot be written or the command fails, times out or is aborted by `signal`: the
-   * agent then counts as running what it ran before.
+   * Writes the flags (and token) file and restarts the agent. Throws ApplyError when the files
+   * cannot be written or the restart fails, times out or is aborted by `signal`: the agent then
+   * counts as running what it ran before.
    */
   apply(launch: Launch, signal?: AbortSignal): Promise<void> {
     return this.queue.run(async () => {
