@@ -1,27 +1,12 @@
-/** Every option of every command: kind, commands, environment, default, choices and help. */
-export type Command = "run" | "render" | "check" | "status" | "pause" | "resume";
+/** Every option of every command, in one table: the help, the parser and the defaults read it. */
 
-export type Kind = "string" | "strings" | "boolean" | "count";
+import { ALL_READERS, DEFAULT_LISTEN, type OptionSpec, RUN } from "./option-spec.js";
+import { EXTERNAL_OPTIONS } from "./option-table-external.js";
+import { ONE_SHOT_OPTIONS } from "./option-table-one-shot.js";
 
-export interface OptionSpec {
-  readonly kind: Kind;
-  /** What the option is for, one line, for `<command> --help`. */
-  readonly help: string;
-  /** The value's placeholder in help (none for a boolean). */
-  readonly value?: string;
-  readonly commands: readonly Command[];
-  /** Options of `run` also read PARCA_SIDECAR_<NAME>. */
-  readonly env: boolean;
-  /** The value when neither the environment nor a flag sets it. */
-  readonly default?: string | number;
-  /** The only values allowed. */
-  readonly choices?: readonly string[];
-}
+export type { Command, Kind, OptionSpec } from "./option-spec.js";
+export { DEFAULT_LISTEN, envName } from "./option-spec.js";
 
-const RUN: readonly Command[] = ["run"];
-const ALL_READERS: readonly Command[] = ["run", "render", "check"];
-
-export const DEFAULT_LISTEN = "127.0.0.1:7072";
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 
 /** Every option of every command, with its default, in one place. */
@@ -57,36 +42,7 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
     default: "supervise",
     choices: ["supervise", "external"],
   },
-  "flags-file": {
-    value: "PATH",
-    help: "external mode: where the rendered flags are written (atomically, 0600)",
-    kind: "string",
-    commands: RUN,
-    env: true,
-  },
-  "flags-format": {
-    value: "FORMAT",
-    help: 'one argv element a line, PARCA_AGENT_FLAGS="…" for EnvironmentFile=, or a Kong YAML flag file',
-    kind: "string",
-    commands: RUN,
-    env: true,
-    default: "args",
-    choices: ["args", "env", "yaml"],
-  },
-  "restart-command": {
-    value: '"CMD ARGS…"',
-    help: "external mode: run after the flags changed (no shell)",
-    kind: "string",
-    commands: RUN,
-    env: true,
-  },
-  "stop-command": {
-    value: '"CMD ARGS…"',
-    help: "external mode: run when the relation is removed (--on-remove stop)",
-    kind: "string",
-    commands: RUN,
-    env: true,
-  },
+  ...EXTERNAL_OPTIONS,
   listen: {
     value: "ADDR",
     help: "the gRPC API (health + SidecarService): host:port or unix:/path",
@@ -183,14 +139,6 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
     env: true,
     default: 15_000,
   },
-  "restart-timeout-ms": {
-    value: "MS",
-    help: "external mode: a restart or stop command running longer is killed with its process group, reported (RESTART_FAILED) and retried",
-    kind: "count",
-    commands: RUN,
-    env: true,
-    default: 60_000,
-  },
   "min-uptime-ms": {
     value: "MS",
     help: "a new config's agent exiting sooner, three times, is rolled back",
@@ -240,43 +188,6 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
     env: true,
     default: 180_000,
   },
-  "agent-pidfile": {
-    value: "PATH",
-    help: "external mode: find the running agent by a pidfile, to verify it (never to signal it)",
-    kind: "string",
-    commands: RUN,
-    env: true,
-  },
-  "agent-unit": {
-    value: "NAME",
-    help: "external mode: find the running agent as systemd's MainPID of this unit",
-    kind: "string",
-    commands: RUN,
-    env: true,
-  },
-  // "pretty" on a TTY: runConfig decides.
-  "agent-process": {
-    value: "NAME",
-    help: "external mode in a pod, no restart command: the agent is the one process whose argv[0] is NAME and whose command line reads --config-path=<--flags-file> (and, with POD_UID set, whose cgroup names the pod); a restart is SIGTERM to its worker, and the kubelet starts it again",
-    kind: "string",
-    commands: RUN,
-    env: true,
-  },
-  "restart-wait-ms": {
-    value: "MS",
-    help: "--agent-process: how long the kubelet may take to start the agent again (its back-off reaches 5 minutes)",
-    kind: "count",
-    commands: RUN,
-    env: true,
-    default: 330_000,
-  },
-  "agent-config-base": {
-    value: "PATH",
-    help: "--flags-format yaml: the operator's agent config (relabel_configs, other flags), kept in the written file under the managed keys",
-    kind: "string",
-    commands: RUN,
-    env: true,
-  },
   "log-format": {
     value: "FORMAT",
     help: "one JSON object a line, or pretty (the default on a TTY)",
@@ -286,50 +197,5 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
     default: "json",
     choices: ["json", "pretty"],
   },
-  "timeout-ms": {
-    value: "MS",
-    help: "budget of the check",
-    kind: "count",
-    commands: ["check"],
-    env: false,
-    default: 5000,
-  },
-  "show-token": {
-    help: "print the token in the argv instead of <redacted>",
-    kind: "boolean",
-    commands: ["render"],
-    env: false,
-  },
-  // PARCA_SIDECAR_LISTEN first: statusCommand decides.
-  address: {
-    value: "ADDR",
-    help: "the sidecar to ask: host:port or unix:/path (else PARCA_SIDECAR_LISTEN; else the default, then the shipped unit's unix:/run/parca-agent-sidecar/api.sock when it exists)",
-    kind: "string",
-    commands: ["status", "pause", "resume"],
-    env: false,
-    default: DEFAULT_LISTEN,
-  },
-  json: {
-    help: "print JSON (status: the Status message; check: the CheckResult, also the default when stdout is not a terminal)",
-    kind: "boolean",
-    commands: ["status", "check"],
-    env: false,
-  },
-  reason: {
-    value: "TEXT",
-    help: "why the agent's config is frozen, shown in status and the log",
-    kind: "string",
-    commands: ["pause"],
-    env: false,
-  },
-  watch: {
-    help: "print one line per change until interrupted",
-    kind: "boolean",
-    commands: ["status"],
-    env: false,
-  },
+  ...ONE_SHOT_OPTIONS,
 };
-
-export function envName(option: string): string {
-  return `PARCA_SIDECAR_${option.toUpperCase().replaceAll("-", "_")}`;
-}
