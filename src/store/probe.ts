@@ -1,5 +1,5 @@
 import { connect as netConnect, type Socket } from "node:net";
-import { type TLSSocket, connect as tlsConnect } from "node:tls";
+import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from "node:tls";
 
 /** The HTTP/2 client connection preface followed by an empty SETTINGS frame. */
 const H2_PREFACE = Buffer.concat([
@@ -28,6 +28,22 @@ function probe<T extends Socket>(
   });
 }
 
+/** A TLS connection to ip:port that verifies nothing: these probes only see what answers. */
+function unverifiedTls(
+  ip: string,
+  port: number,
+  servername: string | undefined,
+  options: ConnectionOptions,
+): TLSSocket {
+  return tlsConnect({
+    host: ip,
+    port,
+    ...(servername ? { servername } : {}),
+    ...options,
+    rejectUnauthorized: false,
+  });
+}
+
 /** Whether a TLS server answers at ip:port (any version, any certificate). */
 export function answersTls(
   ip: string,
@@ -37,14 +53,7 @@ export function answersTls(
 ) {
   return probe(
     timeoutMs,
-    () =>
-      tlsConnect({
-        host: ip,
-        port,
-        ...(servername ? { servername } : {}),
-        rejectUnauthorized: false,
-        ALPNProtocols: ["h2", "http/1.1"],
-      }),
+    () => unverifiedTls(ip, port, servername, { ALPNProtocols: ["h2", "http/1.1"] }),
     (socket: TLSSocket, done) => socket.on("secureConnect", () => done(true)),
   );
 }
@@ -92,14 +101,10 @@ export function handshakeWithDefaults(
   return probe(
     timeoutMs,
     () =>
-      tlsConnect({
-        host: ip,
-        port,
-        ...(servername ? { servername } : {}),
+      unverifiedTls(ip, port, servername, {
         minVersion: "TLSv1.3",
         // Every TLS 1.3 suite OpenSSL knows, CCM included (not in its defaults).
         ciphers: ALL_TLS13_SUITES,
-        rejectUnauthorized: false,
         ALPNProtocols: ["h2"],
       }),
     (socket: TLSSocket, done) =>
