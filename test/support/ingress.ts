@@ -39,7 +39,16 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
-async function run(command: string, args: string[], port: number, env: NodeJS.ProcessEnv = {}) {
+/**
+ * Runs a server in the foreground, in its own process group, until it accepts on 127.0.0.1:port;
+ * `stop` kills the group. Its output is kept.
+ */
+export async function runListening(
+  command: string,
+  args: string[],
+  port: number,
+  env: NodeJS.ProcessEnv = {},
+): Promise<Ingress> {
   const child: ChildProcess = spawn(command, args, {
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
@@ -113,7 +122,7 @@ ${options.locations ?? ""}
 }
 `,
   );
-  return run("nginx", ["-e", "stderr", "-p", dir, "-c", conf], port);
+  return runListening("nginx", ["-e", "stderr", "-p", dir, "-c", conf], port);
 }
 
 export interface CaddyOptions {
@@ -166,5 +175,5 @@ export async function startCaddy(options: CaddyOptions): Promise<Ingress> {
   const file = join(dir, "caddy.json");
   await writeFile(file, JSON.stringify(config));
   const env = { HOME: dir, XDG_DATA_HOME: join(dir, "data"), XDG_CONFIG_HOME: join(dir, "config") };
-  return run("caddy", ["run", "--config", file], port, env);
+  return runListening("caddy", ["run", "--config", file], port, env);
 }

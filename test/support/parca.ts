@@ -1,12 +1,10 @@
 // The real Parca server (built by scripts/peers.sh into a cache outside the repository), run on
 // loopback with in-memory storage, a temp dir for its bucket, and no outside upstream.
-import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "./ingress.js";
-import { waitFor } from "./procs.js";
+import { freePort, type Ingress, runListening } from "./ingress.js";
 import { tempDir } from "./tmp.js";
 
 export const PARCA_VERSION = "v0.28.0";
@@ -25,8 +23,7 @@ export function parcaBinary(): string {
 export class RealParca {
   private constructor(
     readonly address: string,
-    private readonly child: ChildProcess,
-    readonly log: () => string,
+    private readonly daemon: Ingress,
   ) {}
 
   static async start(): Promise<RealParca> {
@@ -39,7 +36,7 @@ export class RealParca {
     );
     const port = await freePort();
     const closed = await freePort();
-    const child = spawn(
+    const daemon = await runListening(
       parcaBinary(),
       [
         `--config-path=${config}`,
@@ -47,36 +44,17 @@ export class RealParca {
         // Its default upstream is a public server: a closed loopback port instead.
         `--debuginfod-upstream-servers=127.0.0.1:${closed}`,
       ],
-      {
-        cwd: dir,
-        detached: true,
-        stdio: ["ignore", "pipe", "pipe"],
-        env: { PATH: process.env.PATH },
-      },
+      port,
     );
-    let output = "";
-    child.stdout?.on("data", (d: Buffer) => {
-      output += d;
-    });
-    child.stderr?.on("data", (d: Buffer) => {
-      output += d;
-    });
-    const address = `127.0.0.1:${port}`;
-    await waitFor(
-      "the Parca server",
-      async () => {
-        if (child.exitCode !== null) throw new Error(`parca exited ${child.exitCode}: ${output}`);
-        return fetch(`http://${address}/metrics`).then(
-          (r) => r.ok,
-          () => false,
-        );
-      },
-      60_000,
-    );
-    return new RealParca(address, child, () => output);
+    return new RealParca(`127.0.0.1:${port}`, daemon);
   }
 
-  /** How many Write* calls of the store's ProfileStoreService it handled, by method. */
+  /** What the server printed. */
+  log(): string {
+    return this.daemon.output();
+  }
+
+  /** How many calls of the store's ProfileStoreService `method` it handled. */
   async handled(method: string): Promise<number> {
     const text = await (await fetch(`http://${this.address}/metrics`)).text();
     let total = 0;
@@ -90,10 +68,7 @@ export class RealParca {
     return total;
   }
 
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise((resolve) => this.child.once("exit", resolve));
-    process.kill(-(this.child.pid as number), "SIGKILL");
-    await exited;
+  stop(): Promise<void> {
+    return this.daemon.stop();
   }
 }
