@@ -58,11 +58,15 @@ function signalOne(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+/** The agent's worker among `candidates`: the re-executed child, its argv ending in WORKER_FLAG. */
+export function workerAmong(candidates: readonly number[], agent: number): number | undefined {
+  return candidates.find((pid) => pid !== agent && cmdline(pid)?.at(-1) === WORKER_FLAG);
+}
+
 /** The group's worker (the re-executed child), if it has one besides its leader. */
 function workerOf(pgid: number): number | undefined {
   // The leader's children, cheaply; all of /proc only where the kernel does not list them.
-  const members = childrenOf(pgid) ?? groupMembers(pgid);
-  return members.find((pid) => pid !== pgid && cmdline(pid)?.at(-1) === WORKER_FLAG);
+  return workerAmong(childrenOf(pgid) ?? groupMembers(pgid), pgid);
 }
 
 /**
@@ -97,7 +101,7 @@ export async function stopAgentGroup(
 }
 
 /** Waits until one process is gone (or a zombie), polling; false when the time ran out. */
-async function waitPidGone(pid: number, timeoutMs: number): Promise<boolean> {
+export async function waitPidGone(pid: number, timeoutMs: number): Promise<boolean> {
   const until = Date.now() + timeoutMs;
   for (let i = 0; ; i++) {
     if (!isLive(pid)) return true;

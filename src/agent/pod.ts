@@ -1,7 +1,7 @@
 import { basename } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Problem, problem } from "../problem.js";
-import { WORKER_FLAG } from "./group.js";
+import { waitPidGone, workerAmong } from "./group.js";
 import {
   allPids,
   cgroupOf,
@@ -93,15 +93,6 @@ function signalIfSame(agent: { pid: number; startTime: string }, signal: NodeJS.
   }
 }
 
-async function waitGone(pid: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
-  while (isLive(pid)) {
-    if (Date.now() >= until || signal?.aborted) return false;
-    await sleep(Math.min(50, POLL_MS));
-  }
-  return true;
-}
-
 /**
  * Stops the pod's agent the way it needs: SIGTERM to its worker (the re-executed child) or to
  * the process itself when it does not re-execute, so it shuts down gracefully and the parent
@@ -109,14 +100,16 @@ async function waitGone(pid: number, timeoutMs: number, signal?: AbortSignal): P
  * whose start time changed since it was found.
  */
 export async function stopPodAgent(agent: PodAgent, stopTimeoutMs: number): Promise<void> {
-  const worker = (childrenOf(agent.pid) ?? [])
-    .filter((pid) => cmdline(pid)?.at(-1) === WORKER_FLAG)
-    .map((pid) => ({ pid, startTime: startTimeOf(pid) ?? "" }))[0];
+  const workerPid = workerAmong(childrenOf(agent.pid) ?? [], agent.pid);
+  const worker =
+    workerPid === undefined
+      ? undefined
+      : { pid: workerPid, startTime: startTimeOf(workerPid) ?? "" };
   signalIfSame(worker ?? agent, "SIGTERM");
-  if (await waitGone(agent.pid, stopTimeoutMs)) return;
+  if (await waitPidGone(agent.pid, stopTimeoutMs)) return;
   if (worker) signalIfSame(worker, "SIGKILL");
   signalIfSame(agent, "SIGKILL");
-  await waitGone(agent.pid, 5000);
+  await waitPidGone(agent.pid, 5000);
 }
 
 /**
