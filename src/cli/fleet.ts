@@ -2,20 +2,12 @@
 import { hostname } from "node:os";
 import { parseFlags } from "../flag-names.js";
 import type { LoopState } from "../reconcile/state.js";
-import { sameStore } from "../relation/types.js";
 
 /** The last check's diagnosis: OK when it passed, NONE before any. */
 export function diagnosisCode(state: LoopState): string {
   const result = state.lastCheck?.result;
   if (result === undefined) return "NONE";
   return result.ok ? "OK" : (result.diagnosis?.code ?? "UNKNOWN");
-}
-
-/** The relation data asks for a config the agent does not run (held, rolled back, paused). */
-export function desiredNotRunning(state: LoopState): boolean {
-  const decision = state.resolution?.decision;
-  if (decision?.kind !== "configured") return false;
-  return state.applied === undefined || !sameStore(state.applied.config, decision.config);
 }
 
 /** The node a sidecar speaks for: the agent's --node, else NODE_NAME, else the host name. */

@@ -12,12 +12,12 @@ import { Reconciler } from "../reconcile/reconciler.js";
 import { RelationReader } from "../reconcile/sources.js";
 import type { DeliveryView } from "../reconcile/state.js";
 import { StateFile } from "../reconcile/state-file.js";
-import { view } from "../reconcile/status.js";
+import { desiredNotRunning, view } from "../reconcile/status.js";
 import { buildStatus } from "../reconcile/status-message.js";
 import { RelationWatcher } from "../reconcile/watch.js";
 import { failedCheck } from "../store/check.js";
 import { diagnose } from "../store/diagnosis.js";
-import { desiredNotRunning, diagnosisCode, nodeName } from "./fleet.js";
+import { diagnosisCode, nodeName } from "./fleet.js";
 import type { RunConfig } from "./run-config.js";
 import {
   makeRunner,
@@ -214,7 +214,7 @@ export async function runCommand(
   reconciler.onChange(() => {
     const { view: v } = current();
     phaseNow(v.phase);
-    const waiting = desiredNotRunning(reconciler.state);
+    const waiting = desiredNotRunning(reconciler.state) !== undefined;
     if (!waiting) held.since = undefined;
     else held.since ??= Date.now();
     if (v.message !== lastMessage) {

@@ -1,7 +1,7 @@
 import type { AgentSnapshot } from "../agent/runner.js";
 import { Phase } from "../gen/parca/sidecar/v1/sidecar_pb.js";
 import type { Problem } from "../problem.js";
-import { sameStore } from "../relation/types.js";
+import { type StoreConfig, sameStore } from "../relation/types.js";
 import type { LoopState } from "./state.js";
 
 export interface View {
@@ -27,34 +27,49 @@ export function view(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boole
 
 /** Paused: what the desired config would have been is said, and that it waits for resume. */
 function pausedView(state: LoopState, agent: AgentSnapshot, v: View): View {
-  const { paused, applied } = state;
+  const { paused } = state;
   if (paused === undefined || state.work.kind === "stopped") return v;
   const why = paused.reason ? ` (${paused.reason})` : "";
-  const decision = state.resolution?.decision;
-  const desired = decision?.kind === "configured" ? decision.config : undefined;
-  const waiting =
-    desired !== undefined && (applied === undefined || !sameStore(applied.config, desired));
-  if (!waiting || v.phase === Phase.INVALID_INPUT) {
+  const desired = desiredNotRunning(state);
+  if (desired === undefined || v.phase === Phase.INVALID_INPUT) {
     return {
       ...v,
       message: `paused${why}: relation data is not applied until resume; ${v.message}`,
     };
   }
-  const running = applied ? `the agent keeps running ${applied.config.address}` : "no agent runs";
-  const runsChecked = agent.running && applied?.checked === true && agent.state !== "BACKOFF";
   return {
     phase: Phase.DEGRADED,
-    ready: runsChecked && agent.problem === undefined,
-    message: `paused${why}: ${desired.address} is not applied until resume; ${running}`,
+    ready: runsChecked(state, agent) && agent.problem === undefined,
+    message: `paused${why}: ${desired.address} is not applied until resume; ${keepsRunning(state)}`,
   };
+}
+
+/** The config the relation data asks for when the agent does not run it (held, rolled back, paused). */
+export function desiredNotRunning(state: LoopState): StoreConfig | undefined {
+  const decision = state.resolution?.decision;
+  if (decision?.kind !== "configured") return undefined;
+  const { applied } = state;
+  return applied !== undefined && sameStore(applied.config, decision.config)
+    ? undefined
+    : decision.config;
+}
+
+/** An agent runs a checked config and is not crash-looping. */
+function runsChecked(state: LoopState, agent: AgentSnapshot): boolean {
+  return agent.running && state.applied?.checked === true && agent.state !== "BACKOFF";
+}
+
+function keepsRunning(state: LoopState): string {
+  return state.applied
+    ? `the agent keeps running ${state.applied.config.address}`
+    : "no agent runs";
 }
 
 function baseView(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean): View {
   const { applied, work, rejected, lastCheck } = state;
-  const runs = agent.running && applied !== undefined;
   const backoff = agent.state === "BACKOFF";
-  const runsChecked = runs && applied.checked && !backoff;
-  const running = applied ? `the agent keeps running ${applied.config.address}` : "no agent runs";
+  const ready = runsChecked(state, agent);
+  const running = keepsRunning(state);
   const crash = backoff
     ? `; the agent keeps exiting (exit ${agent.lastExit?.code ?? "?"}${agent.lastExit?.signal ? `, ${agent.lastExit.signal}` : ""}) and is being restarted`
     : "";
@@ -72,7 +87,7 @@ function baseView(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean)
   if (decision === undefined) {
     return {
       phase: Phase.WAITING_FOR_RELATION,
-      ready: runsChecked,
+      ready,
       message: "reading relation data",
     };
   }
@@ -80,7 +95,7 @@ function baseView(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean)
     const e = decision.error;
     return {
       phase: Phase.INVALID_INPUT,
-      ready: runsChecked,
+      ready,
       message: `relation data in ${e.path} is invalid: ${e.message}; ${e.hint}; ${running}${crash}`,
     };
   }
@@ -92,7 +107,7 @@ function baseView(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean)
           : onRemoveKeep
             ? `no store is configured any more; ${running} (--on-remove keep)`
             : `no store is configured; ${running}`;
-      return { phase: Phase.RUNNING, ready: runsChecked, message: `${message}${crash}` };
+      return { phase: Phase.RUNNING, ready, message: `${message}${crash}` };
     }
     return {
       phase: Phase.WAITING_FOR_RELATION,
@@ -105,7 +120,7 @@ function baseView(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean)
   if (rejected && sameStore(rejected.config, desired) && !isDesired) {
     return {
       phase: Phase.DEGRADED,
-      ready: runsChecked,
+      ready,
       message: `rolled back from ${desired.address}: ${rejected.reason}; ${running}${crash}`,
     };
   }
@@ -117,7 +132,7 @@ function baseView(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean)
   ) {
     return {
       phase: Phase.DEGRADED,
-      ready: runsChecked,
+      ready,
       message: `cannot apply ${desired.address}: ${work.message}; ${running}${crash}`,
     };
   }
@@ -126,7 +141,7 @@ function baseView(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean)
       work.kind === "applying" && sameStore(work.config, desired)
         ? `applying ${desired.address} (its check is done)${agent.notice ? `: ${agent.notice}` : ""}`
         : `checking ${desired.address} before applying it`;
-    return { phase: Phase.CHECKING, ready: runsChecked, message: `${doing}; ${running}` };
+    return { phase: Phase.CHECKING, ready, message: `${doing}; ${running}` };
   }
   if (isDesired && applied.checked && backoff && !applied.stayedUp) {
     return {
@@ -139,19 +154,19 @@ function baseView(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean)
   if (isDesired && applied.checked && delivery?.problem) {
     const p = delivery.problem;
     const message = `${p.message}; ${p.hint}; nothing to roll back to, the agent keeps running`;
-    return { phase: Phase.DEGRADED, ready: runsChecked, message };
+    return { phase: Phase.DEGRADED, ready, message };
   }
   if (isDesired && applied.checked && delivery?.state === "FAILING") {
     const code = delivery.lastFailureCode || "an error";
     const message = `the agent runs with ${desired.address} but its writes fail (${code})${crash}`;
     // A store outage must not make every node unready: readiness follows the running config.
-    return { phase: Phase.DEGRADED, ready: runsChecked, message };
+    return { phase: Phase.DEGRADED, ready, message };
   }
   if (isDesired && applied.checked) {
     const proof = applied.pending ? "; waiting for the agent's first write to prove it" : "";
     return {
       phase: Phase.RUNNING,
-      ready: runsChecked,
+      ready,
       message: `the agent runs with ${desired.address}${proof}${crash}${external}`,
     };
   }
@@ -166,7 +181,7 @@ function baseView(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean)
   const failed = check && !check.ok ? hint(check.diagnosis) : "its check has not passed yet";
   return {
     phase: Phase.DEGRADED,
-    ready: runsChecked,
+    ready,
     message: `holding ${desired.address}: ${failed}; ${running}${crash}`,
   };
 }
