@@ -13,8 +13,8 @@ import type { Options } from "./options.js";
 import { validateListen } from "./run-config.js";
 
 /** Where the shipped systemd unit serves the API (deploy/systemd). */
-export const UNIT_SOCKET = "unix:/run/parca-agent-sidecar/api.sock";
-export const CALL_TIMEOUT_MS = 5000;
+const UNIT_SOCKET = "unix:/run/parca-agent-sidecar/api.sock";
+const CALL_TIMEOUT_MS = 5000;
 
 type Unary<R> = (
   request: unknown,
@@ -50,7 +50,7 @@ export function sidecarAddresses(options: Options, env: NodeJS.ProcessEnv): stri
 }
 
 /** One unary call, rejecting with the gRPC error. */
-export function call<R>(c: SidecarClient, method: Unary<R>, request: unknown): Promise<R> {
+function call<R>(c: SidecarClient, method: Unary<R>, request: unknown): Promise<R> {
   return new Promise<R>((resolve, reject) =>
     method.call(c, request, { deadline: Date.now() + CALL_TIMEOUT_MS }, (err, res) =>
       err ? reject(err) : resolve(res),
@@ -59,7 +59,7 @@ export function call<R>(c: SidecarClient, method: Unary<R>, request: unknown): P
 }
 
 /** Whether a call failed because nothing answered there (so the next address is worth a try). */
-export function noAnswer(err: unknown): boolean {
+function noAnswer(err: unknown): boolean {
   const code = (err as grpc.ServiceError).code;
   return code === grpc.status.UNAVAILABLE || code === grpc.status.DEADLINE_EXCEEDED;
 }
@@ -75,7 +75,7 @@ export function errorLine(err: unknown): string {
 }
 
 /** What to print when no sidecar answered at any of `tried`. */
-export function noAnswerMessage(
+function noAnswerMessage(
   command: string,
   tried: readonly { address: string; error: string }[],
 ): string {

@@ -37,6 +37,11 @@ export interface ApplyRequest {
   readonly restart?: RestartReason;
 }
 
+/** Work that `abort()` gave up on. */
+class Aborted extends Error {
+  override readonly name = "Aborted";
+}
+
 /** How an apply ended: the agent runs it, it could not be applied (and why), or newer work won. */
 export type ApplyOutcome = "applied" | "aborted" | { readonly failed: string };
 
@@ -110,20 +115,16 @@ export class Rollout {
     );
     // An agent with another config in front of it (running, or waiting out a crash backoff).
     const restart = running === undefined ? undefined : (request.restart ?? "config");
-    const inflight = new AbortController();
-    this.inflight = inflight;
     try {
-      await this.options.runner.apply(launch, inflight.signal);
+      await this.abortable((signal) => this.options.runner.apply(launch, signal));
     } catch (err) {
-      if (inflight.signal.aborted) return "aborted";
+      if (err instanceof Aborted) return "aborted";
       const message = this.options.secrets.scrub((err as Error).message);
       this.options.log.error(
         { event: "apply_failed", address: config.address, error: message },
         "cannot apply the config; the agent keeps running as it was",
       );
       return { failed: message };
-    } finally {
-      if (this.inflight === inflight) this.inflight = undefined;
     }
     const reactionMs = eventAt === undefined ? undefined : performance.now() - eventAt;
     this.options.observer?.applied(reactionMs, restart);
@@ -206,10 +207,17 @@ export class Rollout {
    */
   async stopAgent(): Promise<void> {
     this.crashes.cancel();
+    await this.abortable((signal) => this.options.runner.stop(signal));
+  }
+
+  /** Runs `work` as the one abort() gives up on; a failure after an abort is Aborted. */
+  private async abortable(work: (signal: AbortSignal) => Promise<void>): Promise<void> {
     const inflight = new AbortController();
     this.inflight = inflight;
     try {
-      await this.options.runner.stop(inflight.signal);
+      await work(inflight.signal);
+    } catch (err) {
+      throw inflight.signal.aborted ? new Aborted("given up on by abort()", { cause: err }) : err;
     } finally {
       if (this.inflight === inflight) this.inflight = undefined;
     }
