@@ -3,6 +3,7 @@ import { Supervisor } from "../agent/supervisor.js";
 import { type Listening, serve } from "../api/server.js";
 import { DEFAULT_BACKOFF, everyJittered } from "../core/backoff.js";
 import { errnoOrMessage } from "../core/errors.js";
+import { Since } from "../core/since.js";
 import { scrape } from "../delivery/scrape.js";
 import { Phase } from "../gen/parca/sidecar/v1/sidecar_pb.js";
 import { createLogger, Secrets } from "../log.js";
@@ -68,13 +69,15 @@ export async function runCommand(
         delivery: (): DeliveryView | undefined => reconciler.state.delivery,
         phase: (): string => Phase[current().view.phase] ?? "UNSPECIFIED",
         diagnosis: (): string => diagnosisCode(reconciler.state),
-        heldSeconds: (): number =>
-          held.since === undefined ? 0 : (Date.now() - held.since) / 1000,
+        heldSeconds: (): number => {
+          const held = desiredNotRunning(reconciler.state) !== undefined;
+          return held ? (Date.now() - heldSince.see(held)) / 1000 : 0;
+        },
         info: { node: nodeName(config.baseArgs, env), mode: config.mode, version: version() },
       })
     : undefined;
-  /** Since when the desired config has not been what runs (for the fleet's held alert). */
-  const held: { since: number | undefined } = { since: undefined };
+  /** Since when the desired config has (not) been what runs: the fleet's held gauge. */
+  const heldSince = new Since(false);
   const checker = storeChecker({
     baseArgs: config.baseArgs,
     env: agentEnv,
@@ -120,16 +123,16 @@ export async function runCommand(
     return { agent, view: view(reconciler.state, agent, config.onRemove === "keep") };
   };
   const startedAt = new Date();
-  let phase = { phase: current().view.phase, since: startedAt };
   /** Since when the phase holds: looked at on every change of the loop (agent events included). */
-  const phaseNow = (p: Phase) => {
-    if (p !== phase.phase) phase = { phase: p, since: new Date() };
-    return phase.since;
-  };
+  const phaseSince = new Since(current().view.phase, startedAt.getTime());
   const api = {
     status: () => {
       const { agent, view: v } = current();
-      const facts = { version: version(), startedAt, phaseSince: phaseNow(v.phase) };
+      const facts = {
+        version: version(),
+        startedAt,
+        phaseSince: new Date(phaseSince.see(v.phase)),
+      };
       return buildStatus(reconciler.state, agent, v, watcher.currentProblems(), facts);
     },
     alive: () => reconciler.state.work.kind !== "stopped",
@@ -213,10 +216,8 @@ export async function runCommand(
   let lastMessage = "";
   reconciler.onChange(() => {
     const { view: v } = current();
-    phaseNow(v.phase);
-    const waiting = desiredNotRunning(reconciler.state) !== undefined;
-    if (!waiting) held.since = undefined;
-    else held.since ??= Date.now();
+    phaseSince.see(v.phase);
+    heldSince.see(desiredNotRunning(reconciler.state) !== undefined);
     if (v.message !== lastMessage) {
       lastMessage = v.message;
       log.info({ event: "status", phase: Phase[v.phase], ready: v.ready }, v.message);
