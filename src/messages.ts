@@ -44,5 +44,7 @@ export function checkResultMessage(result: CheckResult): CheckResultMessage {
     ...(result.diagnosis ? { diagnosis: problemMessage(result.diagnosis) } : {}),
     warnings: result.warnings.map(problemMessage),
     durationMs: result.durationMs,
+    writeRpc: result.writeRpc?.rpc ?? "",
+    writeRpcReason: result.writeRpc?.why ?? "",
   });
 }

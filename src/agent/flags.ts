@@ -6,6 +6,7 @@ import {
   FLAG_INSECURE,
   FLAG_TOKEN,
   FLAG_TOKEN_FILE,
+  takesValue,
 } from "../flag-names.js";
 import { REDACTED } from "../redact.js";
 import type { StoreConfig } from "../relation/types.js";
@@ -30,31 +31,21 @@ export interface RenderedFlags {
   readonly tokenFile?: { readonly path: string; readonly content: string };
 }
 
-/** Flags that take a value, and whether the value may come as the next argument. */
-interface FlagForm {
-  readonly name: string;
-  /** A Kong boolean never takes a separate value: `--x false` leaves `false` alone. */
-  readonly separateValue: boolean;
-}
+const ALWAYS_MANAGED = [FLAG_ADDRESS, FLAG_INSECURE] as const;
+const TOKEN_SOURCES = [FLAG_TOKEN, FLAG_TOKEN_FILE] as const;
 
-const ALWAYS_MANAGED: readonly FlagForm[] = [
-  { name: FLAG_ADDRESS, separateValue: true },
-  { name: FLAG_INSECURE, separateValue: false },
-];
-const TOKEN_SOURCES: readonly FlagForm[] = [
-  { name: FLAG_TOKEN, separateValue: true },
-  { name: FLAG_TOKEN_FILE, separateValue: true },
-];
-
-/** Removes every occurrence of the given flags, in their `--x=v`, `--x v` (or bare) forms. */
-function removeFlags(args: readonly string[], forms: readonly FlagForm[]): string[] {
+/**
+ * Removes every occurrence of the given flags, in their `--x=v` and bare forms, and `--x v` for
+ * a flag that takes a value (a Kong boolean never does: `--x false` leaves `false` alone).
+ */
+function removeFlags(args: readonly string[], names: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string;
-    const form = forms.find((f) => arg === f.name || arg.startsWith(`${f.name}=`));
-    if (form === undefined) {
+    const name = names.find((n) => arg === n || arg.startsWith(`${n}=`));
+    if (name === undefined) {
       out.push(arg);
-    } else if (arg === form.name && form.separateValue) {
+    } else if (arg === name && takesValue(name)) {
       i++; // skip its value
     }
   }

@@ -3,8 +3,8 @@ import {
   FLAG_INSECURE,
   FLAG_TOKEN,
   FLAG_TOKEN_FILE,
+  kongBool,
   parseFlags,
-  TRUE_WORDS,
 } from "../flag-names.js";
 import { type Problem, problem } from "../problem.js";
 import { cmdline, startTimeOf } from "./proc.js";
@@ -18,7 +18,7 @@ function effective(argv: readonly string[]): Map<string, string> {
   for (const name of MANAGED) {
     const value = flags.get(name)?.at(-1);
     if (value === undefined) continue;
-    out.set(name, name === FLAG_INSECURE ? String(TRUE_WORDS.has(value)) : value);
+    out.set(name, name === FLAG_INSECURE ? String(kongBool(value) ?? value) : value);
   }
   return out;
 }

@@ -7,24 +7,27 @@ import type { Problem } from "../problem.js";
 import { scrub } from "../redact.js";
 import { diagnose, StoreCheckError } from "./diagnosis.js";
 import type { CheckOptions, CheckResult } from "./result.js";
-import { callMetadata, health, writeArrow, writeRaw } from "./rpcs.js";
+import { callMetadata, health, writeArrow, writeStream } from "./rpcs.js";
 import { Run } from "./run.js";
 import type { Target } from "./target.js";
 import { handshake } from "./tls-handshake.js";
+import { agentWriteRpc, type WriteRpc } from "./version.js";
 
 export type { CheckOptions, CheckResult, Stage } from "./result.js";
 export { failedCheck } from "./result.js";
 
 /**
  * Checks a store the way the agent will connect to it: dns → tcp → tls (unless insecure) →
- * health → write → arrow, all within one budget, on one connection. Never throws; a failure is
+ * health → the agent's write RPC (`write`: the Write stream; `arrow`: WriteArrow), all within
+ * one budget, on one connection. Never throws; a failure is
  * the diagnosis of the lowest stage that failed.
  */
 export async function checkStore(target: Target, options: CheckOptions): Promise<CheckResult> {
   const run = new Run(target, options);
+  const writeRpc = agentWriteRpc(options.agentVersion, target.useV2Schema);
   let diagnosis: Problem | undefined;
   try {
-    await stages(run);
+    await stages(run, writeRpc.rpc);
   } catch (err) {
     diagnosis = toDiagnosis(run, err);
   } finally {
@@ -43,6 +46,7 @@ export async function checkStore(target: Target, options: CheckOptions): Promise
     ...(diagnosis ? { diagnosis: clean(diagnosis) } : {}),
     warnings: run.warnings.map(clean),
     durationMs: performance.now() - run.started,
+    writeRpc,
   };
 }
 
@@ -60,7 +64,7 @@ function toDiagnosis(run: Run, err: unknown): Problem {
   return diagnose("UNKNOWN", { ...context, detail });
 }
 
-async function stages(run: Run): Promise<void> {
+async function stages(run: Run, writeRpc: WriteRpc): Promise<void> {
   const { target } = run;
   const addresses = await run.stage("dns", () => resolve(target.host));
   const socket = await run.stage("tcp", () => connectAny(run, addresses, target.port));
@@ -80,8 +84,8 @@ async function stages(run: Run): Promise<void> {
   });
   const metadata = callMetadata(target);
   await run.stage("health", () => health(run, session, metadata));
-  await run.stage("write", () => writeRaw(run, session, metadata));
-  await run.stage("arrow", () => writeArrow(run, session, metadata));
+  if (writeRpc === "Write") await run.stage("write", () => writeStream(run, session, metadata));
+  else await run.stage("arrow", () => writeArrow(run, session, metadata));
 }
 
 async function resolve(host: string): Promise<string[]> {

@@ -30,7 +30,7 @@ export type DiagnosisCode =
   | "NOT_GRPC"
   | "UNKNOWN";
 
-export type WarningCode = "HEALTH_UNIMPLEMENTED" | "WRITE_ARROW_UNIMPLEMENTED";
+export type WarningCode = "HEALTH_UNIMPLEMENTED";
 
 /** What the check knew when it failed, for the sentence and the hint. */
 export interface Context {
@@ -139,7 +139,7 @@ const TEMPLATES: Record<DiagnosisCode | WarningCode, Template> = {
   ],
   STORE_TOO_OLD: (c) => [
     `the store at ${c.address} does not implement WriteArrow, the only way agents >= v0.48 write`,
-    "upgrade the Parca server to v0.28 or later; with an older agent, pass --agent-version",
+    "upgrade the Parca server to v0.28 or later; an agent from v0.47.1 on can keep writing with --use-v2-schema=false, and for an older agent pass --agent-version",
   ],
   DEADLINE_EXCEEDED: (c) => [
     `${c.address} accepted the connection but did not answer within ${c.timeoutMs} ms (during ${c.stage})`,
@@ -172,10 +172,6 @@ const TEMPLATES: Record<DiagnosisCode | WarningCode, Template> = {
   HEALTH_UNIMPLEMENTED: (c) => [
     `${c.address} has no gRPC health service; the check goes on without it`,
     "nothing to do for a Parca store behind a proxy that hides the health service",
-  ],
-  WRITE_ARROW_UNIMPLEMENTED: (c) => [
-    `the store at ${c.address} does not implement WriteArrow; agents >= v0.48 could not write to it`,
-    "upgrade the Parca server to v0.28 or later before upgrading the agent",
   ],
 };
 

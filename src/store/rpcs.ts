@@ -7,19 +7,15 @@ import {
   HealthCheckResponse_ServingStatus,
   HealthCheckResponseSchema,
 } from "../gen/grpc/health/v1/health_pb.js";
-import {
-  WriteArrowRequestSchema,
-  WriteRawRequestSchema,
-} from "../gen/parca/profilestore/v1alpha1/profilestore_pb.js";
+import { WriteArrowRequestSchema } from "../gen/parca/profilestore/v1alpha1/profilestore_pb.js";
 import { StoreCheckError } from "./diagnosis.js";
 import { answersHttp1, answersTls } from "./probe.js";
 import type { Run } from "./run.js";
 import type { Target } from "./target.js";
 import { CODE_NAMES, Code, TransportError, type UnaryResult, unaryCall } from "./unary.js";
-import { agentPredatesArrow } from "./version.js";
 
 const HEALTH_CHECK = "/grpc.health.v1.Health/Check";
-const WRITE_RAW = "/parca.profilestore.v1alpha1.ProfileStoreService/WriteRaw";
+const WRITE = "/parca.profilestore.v1alpha1.ProfileStoreService/Write";
 const WRITE_ARROW = "/parca.profilestore.v1alpha1.ProfileStoreService/WriteArrow";
 const USER_AGENT = "parca-agent-sidecar-check";
 
@@ -29,10 +25,7 @@ export function callMetadata(target: Target): OutgoingHttpHeaders {
     const existing = metadata[name];
     metadata[name] = existing === undefined ? value : [...[existing].flat(), value];
   }
-  if (target.tokens.length > 0) {
-    const auth = target.tokens.map((t) => `Bearer ${t}`);
-    metadata.authorization = auth.length === 1 ? (auth[0] as string) : auth;
-  }
+  if (target.bearer !== undefined) metadata.authorization = `Bearer ${target.bearer}`;
   return metadata;
 }
 
@@ -41,7 +34,7 @@ async function call(
   run: Run,
   session: ClientHttp2Session,
   path: string,
-  request: Uint8Array,
+  request: Uint8Array | undefined,
   metadata: OutgoingHttpHeaders,
 ): Promise<UnaryResult> {
   let result: UnaryResult;
@@ -116,18 +109,27 @@ export async function health(
   }
 }
 
-export async function writeRaw(
+/**
+ * The Write bidi stream as the agent opens it, half-closed without a message: Parca answers
+ * INVALID_ARGUMENT ("failed to receive request: EOF") and stores nothing; a forwarder answers OK.
+ * Either proves the route; UNIMPLEMENTED is no Parca store.
+ */
+export async function writeStream(
   run: Run,
   session: ClientHttp2Session,
   metadata: OutgoingHttpHeaders,
 ): Promise<void> {
-  const request = toBinary(WriteRawRequestSchema, create(WriteRawRequestSchema));
-  const result = await call(run, session, WRITE_RAW, request, metadata);
-  if (result.code === Code.OK) return;
+  const result = await call(run, session, WRITE, undefined, metadata);
+  if (result.code === Code.INVALID_ARGUMENT || result.code === Code.OK) return;
   if (result.code === Code.UNIMPLEMENTED) throw new StoreCheckError("NOT_A_PARCA_STORE");
-  throw unexpected("WriteRaw", result);
+  throw unexpected("Write", result);
 }
 
+/**
+ * WriteArrow with an empty buffer: a store that implements it refuses that (INVALID_ARGUMENT),
+ * which proves it does. UNIMPLEMENTED from a store whose Write stream answers is a Parca too old
+ * for this agent; otherwise no Parca store at all.
+ */
 export async function writeArrow(
   run: Run,
   session: ClientHttp2Session,
@@ -135,14 +137,11 @@ export async function writeArrow(
 ): Promise<void> {
   const request = toBinary(WriteArrowRequestSchema, create(WriteArrowRequestSchema));
   const result = await call(run, session, WRITE_ARROW, request, metadata);
-  // An empty buffer is refused by a store that implements WriteArrow: that proves it does.
   if (result.code === Code.INVALID_ARGUMENT || result.code === Code.OK) return;
   if (result.code === Code.UNIMPLEMENTED) {
-    if (agentPredatesArrow(run.options.agentVersion)) {
-      run.warn("WRITE_ARROW_UNIMPLEMENTED");
-      return;
-    }
-    throw new StoreCheckError("STORE_TOO_OLD");
+    const write = await call(run, session, WRITE, undefined, metadata);
+    const parca = write.code === Code.INVALID_ARGUMENT || write.code === Code.OK;
+    throw new StoreCheckError(parca ? "STORE_TOO_OLD" : "NOT_A_PARCA_STORE");
   }
   throw unexpected("WriteArrow", result);
 }

@@ -10,8 +10,9 @@ import {
   FLAG_SKIP_VERIFY,
   FLAG_TOKEN,
   FLAG_TOKEN_FILE,
+  FLAG_V2_SCHEMA,
+  kongBool,
   parseFlags,
-  TRUE_WORDS,
 } from "../flag-names.js";
 
 /** What the agent will dial, read from its final argv and environment as the agent reads them. */
@@ -20,12 +21,19 @@ export interface Target {
   readonly host: string;
   readonly port: number;
   readonly insecure: boolean;
-  /** Bearer tokens the agent attaches (flag and file both set → two credentials). */
+  /** Every token the agent is given (flag or variable, and file): all are secrets. */
   readonly tokens: readonly string[];
+  /**
+   * The one token that goes out as `authorization: Bearer …`: flag and file each add a
+   * credential, but grpc-go merges them into one header, and the file's, applied last, wins.
+   */
+  readonly bearer?: string;
   readonly skipVerify: boolean;
   readonly headers: readonly (readonly [string, string])[];
   readonly clientCertFile?: string;
   readonly clientKeyFile?: string;
+  /** The agent's `--use-v2-schema`, when its argv sets it: which RPC it writes with. */
+  readonly useV2Schema?: boolean;
 }
 
 function hostAndPort(address: string): { host: string; port: number } {
@@ -64,6 +72,7 @@ export async function targetFromArgv(
   // Kong reads the flag's env var only when the flag is absent.
   const token = flagToken ?? envToken;
   if (token) tokens.push(token);
+  let bearer = token || undefined;
   const tokenFile = last(FLAG_TOKEN_FILE);
   if (tokenFile) {
     const content = await readFile(tokenFile, "utf8").catch((cause: unknown) => {
@@ -73,7 +82,8 @@ export async function targetFromArgv(
         { cause },
       );
     });
-    if (content.trim() !== "") tokens.push(content.trim());
+    bearer = content.trim();
+    if (bearer !== "") tokens.push(bearer);
   }
   const headers: [string, string][] = [];
   for (const value of flags.get(FLAG_HEADERS) ?? []) {
@@ -82,16 +92,30 @@ export async function targetFromArgv(
       if (eq > 0) headers.push([pair.slice(0, eq).trim().toLowerCase(), pair.slice(eq + 1).trim()]);
     }
   }
+  const boolean = (name: string): boolean => {
+    const value = last(name);
+    if (value === undefined) return false;
+    const parsed = kongBool(value);
+    if (parsed === undefined) {
+      throw new TargetError(
+        `the agent refuses ${name}=${value}: a boolean is true, 1, yes, false, 0 or no`,
+        `write ${name}=true or ${name}=false in the agent's args`,
+      );
+    }
+    return parsed;
+  };
   const cert = last(FLAG_CLIENT_CERT);
   const key = last(FLAG_CLIENT_KEY);
   return {
     address,
     ...hostAndPort(address),
-    insecure: TRUE_WORDS.has(last(FLAG_INSECURE) ?? ""),
+    insecure: boolean(FLAG_INSECURE),
     tokens,
-    skipVerify: TRUE_WORDS.has(last(FLAG_SKIP_VERIFY) ?? ""),
+    ...(bearer !== undefined ? { bearer } : {}),
+    skipVerify: boolean(FLAG_SKIP_VERIFY),
     headers,
     ...(cert ? { clientCertFile: cert } : {}),
     ...(key ? { clientKeyFile: key } : {}),
+    ...(flags.has(FLAG_V2_SCHEMA) ? { useV2Schema: boolean(FLAG_V2_SCHEMA) } : {}),
   };
 }

@@ -75,15 +75,16 @@ function decodeMessage(raw: string | undefined): string {
 }
 
 /**
- * One unary gRPC call on an existing HTTP/2 session: the request framed with the 5-byte
- * prefix, `te: trailers`, the deadline sent as `grpc-timeout`. Resolves with the gRPC status
+ * One gRPC call on an existing HTTP/2 session, with at most one request message: the request
+ * framed with the 5-byte prefix (none: the stream is half-closed without a message, as a
+ * client stream that sends nothing), `te: trailers`, the deadline sent as `grpc-timeout`. Resolves with the gRPC status
  * (from trailers, or from the headers of a trailers-only response); rejects with
  * TransportError when the stream dies without one.
  */
 export function unaryCall(
   session: ClientHttp2Session,
   path: string,
-  request: Uint8Array,
+  request: Uint8Array | undefined,
   metadata: OutgoingHttpHeaders,
   timeoutMs: number,
 ): Promise<UnaryResult> {
@@ -96,9 +97,6 @@ export function unaryCall(
       "grpc-timeout": `${Math.max(1, Math.ceil(timeoutMs))}m`,
       ...metadata,
     });
-    const frame = Buffer.alloc(5 + request.length);
-    frame.writeUInt32BE(request.length, 1);
-    frame.set(request, 5);
     let headers: IncomingHttpHeaders = {};
     let trailers: IncomingHttpHeaders | undefined;
     const chunks: Buffer[] = [];
@@ -141,6 +139,13 @@ export function unaryCall(
         );
       }
     });
-    stream.end(frame);
+    if (request === undefined) {
+      stream.end();
+    } else {
+      const frame = Buffer.alloc(5 + request.length);
+      frame.writeUInt32BE(request.length, 1);
+      frame.set(request, 5);
+      stream.end(frame);
+    }
   });
 }

@@ -1,14 +1,55 @@
-/** Agents from this version on write only with WriteArrow (docs/store-protocol.md). */
-const ARROW_ONLY = [0, 48] as const;
+/** The store RPC an agent writes its profiles with (docs/store-protocol.md). */
+export type WriteRpc = "Write" | "WriteArrow";
+
+export interface AgentWrite {
+  readonly rpc: WriteRpc;
+  /** Why this RPC, in a few words: the version and the flag that decided it. */
+  readonly why: string;
+}
+
+type Version = readonly [number, number, number];
+
+/** Agents before v0.47.1 know only the Write stream. */
+const V2_SCHEMA_FLAG = [0, 47, 1] as const;
+/** From v0.48 on, `--use-v2-schema` (WriteArrow) defaults to true. */
+const V2_SCHEMA_DEFAULT = [0, 48, 0] as const;
+
+/** `v0.41.0`, `0.48`, `v0.47.1-rc.1` → [major, minor, patch]; anything else → undefined. */
+export function parseVersion(version: string | undefined): Version | undefined {
+  const match = /^v?(\d+)\.(\d+)(?:\.(\d+))?/.exec(version?.trim() ?? "");
+  if (!match) return undefined;
+  return [Number(match[1]), Number(match[2]), Number(match[3] ?? 0)];
+}
+
+/** Whether `version` is older than `than`. */
+export function olderThan(version: Version, than: Version): boolean {
+  for (let i = 0; i < 3; i++) {
+    if (version[i] !== than[i]) return (version[i] as number) < (than[i] as number);
+  }
+  return false;
+}
 
 /**
- * Whether an agent of this version still writes through the old Write stream, so a store
- * without WriteArrow is only a warning. An unknown or unparsable version counts as recent.
+ * Which RPC the agent will write with. `useV2Schema`: the agent's `--use-v2-schema`, when its
+ * argv sets it. An unknown or unparsable version means the newest agent's behaviour.
  */
-export function agentPredatesArrow(version: string | undefined): boolean {
-  const match = /^v?(\d+)\.(\d+)/.exec(version?.trim() ?? "");
-  if (!match) return false;
-  const major = Number(match[1]);
-  const minor = Number(match[2]);
-  return major < ARROW_ONLY[0] || (major === ARROW_ONLY[0] && minor < ARROW_ONLY[1]);
+export function agentWriteRpc(
+  version: string | undefined,
+  useV2Schema: boolean | undefined,
+): AgentWrite {
+  const parsed = parseVersion(version);
+  const name = parsed ? `agent ${version?.trim()}` : "agent version unknown (newest assumed)";
+  if (parsed && olderThan(parsed, V2_SCHEMA_FLAG)) {
+    return { rpc: "Write", why: `${name}: before v0.47.1 only the Write stream` };
+  }
+  if (useV2Schema !== undefined) {
+    return {
+      rpc: useV2Schema ? "WriteArrow" : "Write",
+      why: `${name}, --use-v2-schema=${useV2Schema}`,
+    };
+  }
+  if (parsed && olderThan(parsed, V2_SCHEMA_DEFAULT)) {
+    return { rpc: "Write", why: `${name}: --use-v2-schema defaults to false before v0.48` };
+  }
+  return { rpc: "WriteArrow", why: `${name}: --use-v2-schema defaults to true from v0.48` };
 }

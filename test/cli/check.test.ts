@@ -90,9 +90,10 @@ describe("parca-agent-sidecar check", () => {
       "dns",
       "tcp",
       "health",
-      "write",
       "arrow",
     ]);
+    expect(result.writeRpc).toBe("WriteArrow");
+    expect(result.writeRpcReason).toContain("unknown");
     expect(result.diagnosis).toBeUndefined();
     expect(r.stdout).not.toContain("cli-secret-token");
   });
@@ -149,7 +150,7 @@ describe("parca-agent-sidecar check", () => {
     expect(JSON.parse(r.stdout).diagnosis.code).toBe("NOT_CONFIGURED");
   });
 
-  it("--agent-version below 0.48 turns a missing WriteArrow into a warning", async () => {
+  it("--agent-version below 0.48: the Write stream is probed, so a store without WriteArrow passes", async () => {
     const store = await TestStore.start({ writeArrow: false });
     stores.push(store);
     const path = await relation({
@@ -161,7 +162,7 @@ describe("parca-agent-sidecar check", () => {
     expect(JSON.parse(recent.stdout).diagnosis.code).toBe("STORE_TOO_OLD");
     const old = await runCli(["check", "--relation", path, "--agent-version", "v0.35.3"]);
     expect(old.code).toBe(0);
-    expect(JSON.parse(old.stdout).warnings[0].code).toBe("WRITE_ARROW_UNIMPLEMENTED");
+    expect(JSON.parse(old.stdout)).toMatchObject({ ok: true, warnings: [], writeRpc: "Write" });
   });
 
   it("refuses an unreadable --ca-file and a zero timeout as usage errors", async () => {

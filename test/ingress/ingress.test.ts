@@ -89,7 +89,7 @@ describe("behind nginx 1.22", () => {
     const { result } = await nginx("return 404;", {
       locations: `    location /grpc.health.v1.Health/ { ${grpcPass()} }`,
     });
-    expect(result.stages.map((s) => s.name)).toEqual(["dns", "tcp", "tls", "health", "write"]);
+    expect(result.stages.map((s) => s.name)).toEqual(["dns", "tcp", "tls", "health", "arrow"]);
     expect(result.diagnosis?.code).toBe("PROXY_NO_ROUTE");
     expect(result.diagnosis?.hint).toContain("ProfileStoreService");
   });

@@ -31,9 +31,9 @@ async function relationFile(bag: Record<string, string>): Promise<string> {
 }
 
 describe("the real Parca server", () => {
-  it("passes the check: health, an empty WriteRaw and the WriteArrow probe all reach it", async () => {
+  it("passes the check: health and the agent's own write RPC reach it (WriteArrow, or the Write stream for v0.41)", async () => {
     const server = await parca();
-    const [raw, arrow] = [await server.handled("WriteRaw"), await server.handled("WriteArrow")];
+    const [write, arrow] = [await server.handled("Write"), await server.handled("WriteArrow")];
     const path = await relationFile(plaintext(server.address));
     const r = await spawnCli(["check", "--relation", path]);
     expect(r.stderr).toBe("");
@@ -44,12 +44,21 @@ describe("the real Parca server", () => {
       "dns",
       "tcp",
       "health",
-      "write",
       "arrow",
     ]);
     // The probes were answered by the server itself, not by something in between.
-    await waitFor("the server's counters", async () => (await server.handled("WriteRaw")) > raw);
-    expect(await server.handled("WriteArrow")).toBeGreaterThan(arrow);
+    await waitFor("the server's WriteArrow counter", async () => {
+      return (await server.handled("WriteArrow")) > arrow;
+    });
+    const old = await spawnCli(["check", "--relation", path, "--agent-version", "v0.41.0"]);
+    expect(old.code).toBe(0);
+    const oldResult = JSON.parse(old.stdout);
+    expect(oldResult.stages.map((s: { name: string }) => s.name).at(-1)).toBe("write");
+    expect(oldResult.writeRpc).toBe("Write");
+    // Parca refused the empty stream (INVALID_ARGUMENT), which passes, and stored nothing.
+    await waitFor("the server's Write counter", async () => {
+      return (await server.handled("Write")) > write;
+    });
   });
 
   it("through nginx (TLS 1.3, h2, grpc_pass) that demands a token: the right one passes, a wrong one is UNAUTHENTICATED", async () => {

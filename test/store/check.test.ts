@@ -69,7 +69,8 @@ describe("a store that accepts the agent", () => {
     const r = await check(flags(s.address, true));
     expect(r.diagnosis).toBeUndefined();
     expect(r.ok).toBe(true);
-    expect(stageNames(r)).toEqual(["dns", "tcp", "health", "write", "arrow"]);
+    expect(stageNames(r)).toEqual(["dns", "tcp", "health", "arrow"]);
+    expect(r.writeRpc?.rpc).toBe("WriteArrow");
     expect(r.stages.every((st) => st.ok && st.durationMs >= 0)).toBe(true);
     expect(r.warnings).toEqual([]);
     expect(r.address).toBe(s.address);
@@ -80,7 +81,7 @@ describe("a store that accepts the agent", () => {
     const s = await store({ tls: { leaf: pki.leaf } });
     const r = await check(flags(s.address, false));
     expect(r.diagnosis).toBeUndefined();
-    expect(stageNames(r)).toEqual(["dns", "tcp", "tls", "health", "write", "arrow"]);
+    expect(stageNames(r)).toEqual(["dns", "tcp", "tls", "health", "arrow"]);
     const byName = await check(flags(`localhost:${s.port}`, false));
     expect(byName.diagnosis).toBeUndefined();
   });
@@ -105,7 +106,7 @@ describe("a store that accepts the agent", () => {
     const s = await store({ token: "plain-tok" });
     const r = await check(flags(s.address, true, "--remote-store-bearer-token=plain-tok"));
     expect(r.diagnosis).toBeUndefined();
-    expect(s.calls.find((c) => c.path === "WriteRaw")?.metadata.authorization).toEqual([
+    expect(s.calls.find((c) => c.path === "WriteArrow")?.metadata.authorization).toEqual([
       "Bearer plain-tok",
     ]);
   });
@@ -187,11 +188,32 @@ describe("a store that accepts the agent", () => {
     expect(r.warnings.map((w) => w.code)).toEqual(["HEALTH_UNIMPLEMENTED"]);
   });
 
-  it("an old store passes for an old agent with WRITE_ARROW_UNIMPLEMENTED", async () => {
+  it("an agent before v0.48 is probed with the Write stream only: a store without WriteArrow passes", async () => {
     const s = await store({ writeArrow: false });
-    const r = await check(flags(s.address, true), { agentVersion: "v0.35.3" });
-    expect(r.ok).toBe(true);
-    expect(r.warnings.map((w) => w.code)).toEqual(["WRITE_ARROW_UNIMPLEMENTED"]);
+    const r = await check(flags(s.address, true), { agentVersion: "v0.41.0" });
+    expect(r.diagnosis).toBeUndefined();
+    expect(r.warnings).toEqual([]);
+    expect(stageNames(r)).toEqual(["dns", "tcp", "health", "write"]);
+    expect(r.writeRpc).toEqual({ rpc: "Write", why: expect.stringContaining("v0.41.0") });
+    expect(s.calls.map((c) => c.path)).toEqual(["Health/Check", "Write"]);
+  });
+
+  it("a forwarder that answers the empty Write stream OK passes too", async () => {
+    const s = await store({ writeStream: "forwarder" });
+    const r = await check(flags(s.address, true), { agentVersion: "v0.41.0" });
+    expect(r.diagnosis).toBeUndefined();
+  });
+
+  it("--use-v2-schema in the agent's args picks the RPC: false → Write, even for an unknown version", async () => {
+    const s = await store({ writeArrow: false });
+    const r = await check(flags(s.address, true, "--use-v2-schema=false"));
+    expect(r.diagnosis).toBeUndefined();
+    expect(stageNames(r).at(-1)).toBe("write");
+    expect(r.writeRpc?.why).toContain("--use-v2-schema=false");
+    const arrow = await check(flags(s.address, true, "--use-v2-schema"), {
+      agentVersion: "v0.47.1",
+    });
+    expect(arrow.diagnosis?.code).toBe("STORE_TOO_OLD");
   });
 });
 
@@ -353,6 +375,14 @@ describe("every diagnosis that can be made on one machine", () => {
     const s = await store({ profileStore: false });
     const r = await diagnosis(flags(s.address, true));
     expect(r.diagnosis?.code).toBe("NOT_A_PARCA_STORE");
+    expect(stageNames(r)).toEqual(["dns", "tcp", "health", "arrow"]);
+  });
+
+  it("NOT_A_PARCA_STORE for an old agent when only WriteArrow answers: its Write stream is what counts", async () => {
+    const s = await store({ writeStream: false });
+    expect((await check(flags(s.address, true))).diagnosis).toBeUndefined();
+    const r = await diagnosis(flags(s.address, true), { agentVersion: "v0.41.0" });
+    expect(r.diagnosis?.code).toBe("NOT_A_PARCA_STORE");
     expect(stageNames(r)).toEqual(["dns", "tcp", "health", "write"]);
   });
 
@@ -366,7 +396,7 @@ describe("every diagnosis that can be made on one machine", () => {
 
   it("UNKNOWN: a status no stage expects, with the status named", async () => {
     const s = await store({ writeRawStatus: 13 });
-    const r = await diagnosis(flags(s.address, true));
+    const r = await diagnosis(flags(s.address, true), { agentVersion: "v0.41.0" });
     expect(r.diagnosis?.code).toBe("UNKNOWN");
     expect(r.diagnosis?.message).toContain("INTERNAL");
   });

@@ -1,9 +1,11 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { kongBool, parseFlags } from "../../src/flag-names.js";
 import { systemRoots } from "../../src/store/roots.js";
+import { callMetadata } from "../../src/store/rpcs.js";
 import { TargetError, targetFromArgv } from "../../src/store/target.js";
-import { agentPredatesArrow } from "../../src/store/version.js";
+import { agentWriteRpc } from "../../src/store/version.js";
 import { makePki } from "../support/certs.js";
 import { tempDir } from "../support/tmp.js";
 
@@ -17,7 +19,7 @@ describe("targetFromArgv reads the argv as the agent (Kong) does", () => {
         "A=1;b=2",
         "--remote-store-grpc-headers=c=3",
         "--remote-store-address=[fd00::5]:7070",
-        "--remote-store-insecure=T",
+        "--remote-store-insecure=Yes",
       ],
       {},
     );
@@ -35,7 +37,7 @@ describe("targetFromArgv reads the argv as the agent (Kong) does", () => {
     ]);
   });
 
-  it("flag and file both set: two credentials, as the agent attaches", async () => {
+  it("flag and file both set: one authorization header, the file's (grpc-go merges them)", async () => {
     const file = join(await tempDir(), "t");
     await writeFile(file, "  from-file \n");
     const t = await targetFromArgv(
@@ -45,6 +47,58 @@ describe("targetFromArgv reads the argv as the agent (Kong) does", () => {
       },
     );
     expect(t.tokens).toEqual(["from-flag", "from-file"]);
+    expect(t.bearer).toBe("from-file");
+    expect(callMetadata(t).authorization).toBe("Bearer from-file");
+  });
+
+  it("a bare boolean never swallows the next argument: only value flags take one", async () => {
+    const t = await targetFromArgv(
+      [
+        "--node",
+        "n1",
+        "--analytics-opt-out",
+        "--remote-store-address=10.0.0.5:7070",
+        "--debuginfo-upload-disable",
+        "--remote-store-insecure=true",
+      ],
+      {},
+    );
+    expect(t).toMatchObject({ address: "10.0.0.5:7070", insecure: true });
+    const flags = parseFlags([
+      "--http-address",
+      "127.0.0.1:9999",
+      "--analytics-opt-out",
+      "--node",
+      "n2",
+      "--some-future-boolean",
+      "--remote-store-insecure",
+    ]);
+    expect(Object.fromEntries(flags)).toEqual({
+      "--http-address": ["127.0.0.1:9999"],
+      "--analytics-opt-out": ["true"],
+      "--node": ["n2"],
+      "--some-future-boolean": ["true"],
+      "--remote-store-insecure": ["true"],
+    });
+  });
+
+  it.each([
+    ["true", true],
+    ["YES", true],
+    ["1", true],
+    ["No", false],
+    ["0", false],
+    ["FALSE", false],
+    ["t", undefined],
+    ["on", undefined],
+  ])("Kong reads the boolean word %s as %s", (word, expected) => {
+    expect(kongBool(word)).toBe(expected);
+  });
+
+  it("a boolean word Kong refuses is a TargetError: the agent would not start", async () => {
+    await expect(
+      targetFromArgv(["--remote-store-address=a:1", "--remote-store-insecure=t"], {}),
+    ).rejects.toThrow(/true, 1, yes, false, 0 or no/);
   });
 
   it("an unreadable token file is a TargetError naming the flag", async () => {
@@ -72,15 +126,28 @@ describe("systemRoots loads what Go loads", () => {
   });
 });
 
-describe("agentPredatesArrow", () => {
+describe("agentWriteRpc: the RPC the agent writes with", () => {
   it.each([
-    ["v0.35.3", true],
-    ["0.47.9", true],
-    ["0.48.0", false],
-    ["v1.0.0", false],
-    ["unknown", false],
-    [undefined, false],
-  ])("%s → %s", (version, old) => {
-    expect(agentPredatesArrow(version)).toBe(old);
+    ["v0.35.3", undefined, "Write"],
+    ["v0.41.0", true, "Write"], // no --use-v2-schema before v0.47.1
+    ["0.47.0", undefined, "Write"],
+    ["v0.47.1", undefined, "Write"],
+    ["v0.47.1", true, "WriteArrow"],
+    ["0.48.0", undefined, "WriteArrow"],
+    ["v0.49.0", false, "Write"],
+    ["v1.0.0", undefined, "WriteArrow"],
+    ["unknown", undefined, "WriteArrow"],
+    [undefined, undefined, "WriteArrow"],
+    [undefined, false, "Write"],
+  ] as const)("%s with --use-v2-schema=%s → %s", (version, v2, rpc) => {
+    const write = agentWriteRpc(version, v2);
+    expect(write.rpc).toBe(rpc);
+    expect(write.why).not.toBe("");
+  });
+
+  it("reads --use-v2-schema from the argv, bare or with a Kong boolean word", async () => {
+    expect((await targetFromArgv(["--use-v2-schema"], {})).useV2Schema).toBe(true);
+    expect((await targetFromArgv(["--use-v2-schema=No"], {})).useV2Schema).toBe(false);
+    expect((await targetFromArgv([], {})).useV2Schema).toBeUndefined();
   });
 });

@@ -27,7 +27,12 @@ export interface TestStoreOptions {
   readonly profileStore?: boolean;
   /** false: WriteArrow unimplemented (a server older than v0.28). */
   readonly writeArrow?: boolean;
-  /** Make WriteRaw fail with this gRPC status. */
+  /**
+   * The Write stream: "parca" (default) refuses a stream closed without a message with
+   * INVALID_ARGUMENT, as Parca does; "forwarder" answers OK; false leaves it unimplemented.
+   */
+  readonly writeStream?: "parca" | "forwarder" | false;
+  /** Make WriteRaw and the Write stream fail with this gRPC status. */
   readonly writeRawStatus?: grpc.status;
   /**
    * Refuse every non-empty WriteArrow (a real write) with this gRPC status, while the check's
@@ -45,8 +50,9 @@ export interface SeenCall {
 
 /**
  * A real grpc-js server speaking the Parca store's protocol on 127.0.0.1: health, WriteRaw
- * (empty request → OK) and WriteArrow (empty buffer → INVALID_ARGUMENT), with switches for
- * TLS, a required token, NOT_SERVING and missing services.
+ * (empty request → OK), the Write stream (closed without a message → INVALID_ARGUMENT) and
+ * WriteArrow (empty buffer → INVALID_ARGUMENT), with switches for TLS, a required token,
+ * NOT_SERVING and missing services.
  */
 export class TestStore {
   readonly calls: SeenCall[] = [];
@@ -66,7 +72,7 @@ export class TestStore {
     return `127.0.0.1:${this.port}`;
   }
 
-  /** Non-empty WriteArrow requests accepted so far. */
+  /** Non-empty WriteArrow requests and Write stream records accepted so far. */
   writes = 0;
   writeStatus: grpc.status | undefined;
 
@@ -154,8 +160,29 @@ export class TestStore {
           }
           callback(null, create(WriteRawResponseSchema));
         },
-        write: (call: grpc.ServerDuplexStream<unknown, unknown>) => call.end(),
       };
+      if (options.writeStream !== false) {
+        implementation.write = (call: grpc.ServerDuplexStream<unknown, unknown>) => {
+          seen("Write", call);
+          const fail = (code: grpc.status, details: string) =>
+            call.emit("error", { code, details, metadata: new grpc.Metadata() });
+          const error = denied(call);
+          if (error) return fail(error.code as grpc.status, error.details);
+          if (options.writeRawStatus !== undefined)
+            return fail(options.writeRawStatus, "store failure");
+          let records = 0;
+          call.on("data", () => {
+            records++;
+          });
+          call.on("end", () => {
+            if (records === 0 && options.writeStream !== "forwarder") {
+              return fail(grpc.status.INVALID_ARGUMENT, "failed to receive request: EOF");
+            }
+            if (store) store.writes += records;
+            call.end();
+          });
+        };
+      }
       if (options.writeArrow !== false) {
         implementation.writeArrow = (
           call: grpc.ServerUnaryCall<{ ipcBuffer: Uint8Array }, unknown>,
