@@ -87,7 +87,7 @@ agent_source() {
   fi
 }
 
-# Replaces the first match of a Perl pattern in a file, and fails when nothing matched.
+# Replaces the first match of a Perl pattern in a file with literal text; fails when nothing matched.
 patch_file() {
   local file=$1 pattern=$2 replacement=$3
   PATTERN=$pattern REPLACEMENT=$replacement perl -0pi -e \
@@ -139,8 +139,9 @@ $AGENT_MAIN_GO  $tree/main.go" | sha256sum --check --quiet >/dev/null 2>&1 ||
   cp -R "$fork_dir/." "$work/fork"
   chmod -R u+w "$work/fork"
   patch_file "$work/fork/rlimit/rlimit.go" \
-    '(if err := unix\.Prlimit\(0, unix\.RLIMIT_MEMLOCK, &tmpLimit, &oldLimit\); err != nil \{\n)' \
-    '${1}		if err == unix.EPERM {
+    'if err := unix\.Prlimit\(0, unix\.RLIMIT_MEMLOCK, &tmpLimit, &oldLimit\); err != nil \{\n' \
+    'if err := unix.Prlimit(0, unix.RLIMIT_MEMLOCK, &tmpLimit, &oldLimit); err != nil {
+		if err == unix.EPERM {
 			return func() {}, nil // test build: the sandbox cannot raise RLIMIT_MEMLOCK
 		}
 '

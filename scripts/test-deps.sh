@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # What the test suite needs from the machine beyond npm: Debian's nginx and Caddy (the real
 # ingresses of test/ingress/), promtool (package prometheus: the alert rules and metric names),
-# systemd-analyze (package systemd: the unit) and Go >= 1.24 (the TLS judge). Installs what is missing with
+# systemd-analyze (package systemd: the unit), gcc and libc6-dev (the real agent is a cgo
+# build), tracefs mounted (the real agent's eBPF tracer attaches there) and Go >= 1.24 (the
+# TLS judge). Installs what is missing with
 # apt-get, keeping the packages' services from starting; where it cannot, says exactly what to
 # install and fails: the tests never skip.
 set -euo pipefail
@@ -13,6 +15,9 @@ command -v nginx >/dev/null || { missing+=(nginx); services+=(nginx); }
 command -v caddy >/dev/null || { missing+=(caddy); services+=(caddy); }
 command -v promtool >/dev/null || { missing+=(prometheus); services+=(prometheus); }
 command -v systemd-analyze >/dev/null || missing+=(systemd)
+# The real parca-agent is a cgo build (scripts/peers.sh).
+command -v gcc >/dev/null || missing+=(gcc)
+[ -e /usr/include/stdio.h ] || missing+=(libc6-dev)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
@@ -50,4 +55,14 @@ minor=$(echo "$version" | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
 if [ -z "$minor" ] || [ "$minor" -lt 24 ]; then
   echo "tests need Go >= 1.24 for the TLS judge; found $version" >&2
   exit 1
+fi
+
+# The real agent's eBPF tracer needs tracefs; a container may not have it mounted.
+if [ ! -d /sys/kernel/tracing/events ] && [ ! -d /sys/kernel/debug/tracing/events ]; then
+  if [ "$(id -u)" = 0 ] && mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null; then
+    echo "mounted tracefs at /sys/kernel/tracing for the real parca-agent" >&2
+  else
+    echo "the real parca-agent needs tracefs: mount -t tracefs nodev /sys/kernel/tracing (as root)" >&2
+    exit 1
+  fi
 fi

@@ -66,16 +66,49 @@ export function allPids(): number[] {
     .map(Number);
 }
 
-/** A process's children (/proc/PID/task/PID/children), or undefined where the kernel has none. */
+/**
+ * A process's children, or undefined where the kernel does not list them. The kernel lists a
+ * child under the thread that forked it (/proc/PID/task/TID/children), and a Go program such as
+ * the agent forks from whichever thread runs os/exec: every thread is read.
+ */
 export function childrenOf(pid: number): number[] | undefined {
+  let tasks: string[];
   try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
-      .split(" ")
-      .filter(Boolean)
-      .map(Number);
+    tasks = readdirSync(`/proc/${pid}/task`);
   } catch {
     return undefined;
   }
+  const children: number[] = [];
+  let listed = false;
+  for (const task of tasks) {
+    try {
+      const text = readFileSync(`/proc/${pid}/task/${task}/children`, "utf8");
+      listed = true;
+      for (const child of text.split(" ")) if (child) children.push(Number(child));
+    } catch {
+      // The thread ended meanwhile, or the kernel has no children files.
+    }
+  }
+  return listed ? children : undefined;
+}
+
+/** A process's children, their children, and so on (a wrapper's agent's worker is a grandchild). */
+export function descendantsOf(pid: number): number[] | undefined {
+  const found: number[] = [];
+  const queue = [pid];
+  for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+    const children = childrenOf(next);
+    if (children === undefined) {
+      if (next === pid) return undefined;
+      continue; // it ended meanwhile
+    }
+    for (const child of children) {
+      if (found.includes(child) || child === pid) continue;
+      found.push(child);
+      queue.push(child);
+    }
+  }
+  return found;
 }
 
 /** Whether a process exists and is not a zombie. */

@@ -11,6 +11,11 @@ export interface ExitInfo {
   readonly stderrTail: readonly string[];
   /** The sidecar stopped it: not a crash. */
   readonly planned?: boolean;
+  /**
+   * The pid of the agent's worker (its re-executed child) when that is what exited while its
+   * parent lived on; its exit code is not known to the sidecar (-1).
+   */
+  readonly worker?: number;
 }
 
 export interface AgentSnapshot {

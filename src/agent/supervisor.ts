@@ -1,20 +1,20 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { execa, type ResultPromise } from "execa";
 import type { Logger } from "pino";
 import { type Backoff, DEFAULT_BACKOFF, RetryTimer } from "../core/backoff.js";
-import { errnoCode } from "../core/errors.js";
 import { Listeners } from "../core/listeners.js";
 import { SerialQueue } from "../core/serial-queue.js";
 import type { Secrets } from "../log.js";
-import { type Problem, problem } from "../problem.js";
+import type { Problem } from "../problem.js";
+import { type Child, spawnAgent, startFailure } from "./child.js";
 import { redactArgv } from "./flags.js";
-import { reapGroup, stopAgentGroup } from "./group.js";
+import { stopAgentGroup } from "./group.js";
 import { forwardOutput, type OutputSink } from "./output.js";
 import { Pidfile, STATE_MARKER } from "./pidfile.js";
 import { cmdline, identify } from "./proc.js";
 import type { AgentSnapshot, AgentState, ExitInfo, Launch, Runner, RunnerEvent } from "./runner.js";
 import { removeTokenFile, writeTokenFile } from "./token-file.js";
 import { argsDrift, driftedFlags } from "./verify.js";
+import { watchWorker } from "./worker-watch.js";
 
 export interface SupervisorOptions {
   readonly agentPath: string;
@@ -28,19 +28,6 @@ export interface SupervisorOptions {
   readonly backoff?: Backoff;
   /** Where the agent's output lines go (already scrubbed); default: the log. */
   readonly output?: OutputSink;
-}
-
-interface Child {
-  readonly process: ResultPromise;
-  readonly pgid: number;
-  readonly launch: Launch;
-  readonly startedAt: Date;
-  /** Set when the sidecar asked it to stop: its exit is not a crash. */
-  stopping: boolean;
-  /** Settles when the leader has exited (before its output has been read to the end). */
-  readonly exited: Promise<void>;
-  /** Settles when the exit was handled: output read, exit recorded. */
-  readonly done: Promise<void>;
 }
 
 /** When the agent's argv is looked at a second time after its start. */
@@ -138,26 +125,10 @@ export class Supervisor implements Runner {
   private async start(launch: Launch): Promise<void> {
     this.restartTimer.cancel();
     const { log } = this.options;
-    const subprocess = execa(this.options.agentPath, [...launch.argv], {
-      env: this.childEnv(launch),
-      extendEnv: false,
-      detached: true,
-      cleanup: false,
-      reject: false,
-      buffer: false,
-      stdin: "ignore",
-      stdout: "pipe",
-      stderr: "pipe",
-    });
+    const subprocess = spawnAgent(this.options.agentPath, launch.argv, this.childEnv(launch));
     const pid = subprocess.pid;
     if (pid === undefined) {
-      const result = await subprocess;
-      const why = errnoCode(result.cause) || result.originalMessage || result.shortMessage;
-      this.problem = problem(
-        "AGENT_START_FAILED",
-        `cannot start ${this.options.agentPath}: ${why}`,
-        "check --agent: the path, that it is executable by the sidecar's user, and that it is built for this machine",
-      );
+      this.problem = await startFailure(this.options.agentPath, subprocess);
       log.error(
         { event: "agent_start_failed", agent: this.options.agentPath, error: this.problem.message },
         "the agent did not start",
@@ -178,11 +149,18 @@ export class Supervisor implements Runner {
       launch,
       startedAt,
       stopping: false,
+      workerExited: false,
+      unwatch: () => undefined,
       // The agent's state follows its leader's exit, not its output: a re-executed worker
       // that outlives its parent keeps the pipes open.
       exited: new Promise((resolve) =>
         subprocess.once("exit", (code, signal) => {
           resolve();
+          child.unwatch();
+          if (child.workerExited) {
+            if (this.child === child) this.child = undefined;
+            return;
+          }
           const uptimeMs = Date.now() - startedAt.getTime();
           // Its last lines (a panic) are read first, unless a live worker holds the pipes.
           void Promise.race([done, sleep(OUTPUT_GRACE_MS)]).then(() => {
@@ -202,6 +180,11 @@ export class Supervisor implements Runner {
       done,
     };
     this.child = child;
+    child.unwatch = watchWorker(
+      pid,
+      (worker) => log.info({ event: "agent_worker", pid: worker }, "the agent's worker runs"),
+      (worker) => this.onWorkerExit(child, worker),
+    );
     const sink: OutputSink =
       this.options.output ?? ((stream, line) => log.info({ event: "agent_output", stream }, line));
     forwardOutput(subprocess, this.options.secrets, sink, this.stderrTail);
@@ -227,6 +210,28 @@ export class Supervisor implements Runner {
     }
   }
 
+  /**
+   * The worker exited by itself while its parent lives on (the real parent reports the failure
+   * to the store for up to 5 minutes, then exits 1 or 2): that is the agent's exit.
+   */
+  private onWorkerExit(child: Child, worker: number): void {
+    const uptimeMs = Date.now() - child.startedAt.getTime();
+    // A parent that follows its worker at once reports through its own exit; the worker's last
+    // words reach us through the parent's stderr meanwhile.
+    const leaderFollowed = Promise.race([
+      child.exited.then(() => true),
+      sleep(OUTPUT_GRACE_MS).then(() => false),
+    ]);
+    void leaderFollowed.then((followed) => {
+      if (followed || this.child !== child || child.stopping) return;
+      child.stopping = true;
+      child.workerExited = true;
+      const at = new Date();
+      this.lastExit = { code: -1, signal: "", at, stderrTail: [...this.stderrTail], worker };
+      this.onCrash(child, this.lastExit, uptimeMs, child.launch);
+    });
+  }
+
   /** An exit nobody asked for: clear what is left of the group, report, schedule a restart. */
   private onCrash(
     child: Child | undefined,
@@ -245,26 +250,30 @@ export class Supervisor implements Runner {
     this.options.log.warn(
       {
         event: "agent_exited",
+        ...(exit.worker ? { worker: exit.worker } : {}),
         code: exit.code,
         signal: exit.signal,
         uptimeMs,
         restartInMs: delayMs,
         crashes: this.restartTimer.attempts,
       },
-      "the agent exited; restarting after a backoff",
+      exit.worker
+        ? "the agent's worker exited; stopping its parent and restarting after a backoff"
+        : "the agent exited; restarting after a backoff",
     );
     this.setState("BACKOFF");
     this.listeners.emit({ type: "exit", exit, uptimeMs, launch });
-    // The leader is gone, but its re-executed child may live on: it gets --stop-timeout-ms to
-    // exit by itself, then it is stopped; nothing of it survives.
-    if (child) void this.queue.run(() => this.clearGroup(child.pgid));
+    // What is left of the group (the worker of a killed parent, the parent of a dead worker,
+    // a wrapper's agent) is stopped at once: nothing manages it any more.
+    if (child) void this.queue.run(() => this.clearGroup(child));
   }
 
-  private async clearGroup(pgid: number): Promise<void> {
-    const how = await reapGroup(pgid, this.options.stopTimeoutMs);
-    if (how === "terminated" || how === "killed")
+  private async clearGroup(child: Child): Promise<void> {
+    const how = await stopAgentGroup(child.pgid, this.options.stopTimeoutMs, child.exited);
+    if (this.child === child) this.child = undefined;
+    if (how !== "none")
       this.options.log.warn(
-        { event: "agent_leftovers_stopped", pgid, how },
+        { event: "agent_leftovers_stopped", pgid: child.pgid, how },
         "stopped what was left of the agent",
       );
     await this.pidfile.remove();
@@ -279,6 +288,7 @@ export class Supervisor implements Runner {
     const child = this.child;
     if (child === undefined) return;
     child.stopping = true;
+    child.unwatch();
     this.setState("STOPPING");
     const how = await stopAgentGroup(child.pgid, this.options.stopTimeoutMs, child.exited);
     if (drain) await child.done;

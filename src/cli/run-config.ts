@@ -4,6 +4,7 @@ import type { TokenMode } from "../agent/flags.js";
 import type { FlagsFormat } from "../agent/flags-file.js";
 import { type AgentLocation, UNIT_NAME } from "../agent/locate.js";
 import { splitHostPort } from "../core/host-port.js";
+import { olderThan, parseVersion } from "../core/version.js";
 import { metricsUrlFromArgs } from "../delivery/scrape.js";
 import type { LogFormat } from "../log.js";
 import type { OnRemove, Unverified } from "../reconcile/state.js";
@@ -164,6 +165,7 @@ export function runConfig(options: Options, isTty: boolean): RunConfig {
   const metricsListen = options.optionalString("metrics-listen");
   const caFile = validateCaFile(options.optionalString("ca-file"));
   const agentVersion = options.optionalString("agent-version");
+  if (flagsFormat === "yaml") refuseYamlBefore(agentVersion);
   return {
     relations: relations.map((p) => resolve(p)),
     agentPath: options.string("agent"),
@@ -198,4 +200,16 @@ export function runConfig(options: Options, isTty: boolean): RunConfig {
     logFormat: options.choice<LogFormat>("log-format", isTty ? "pretty" : "json"),
     baseArgs: options.baseArgs,
   };
+}
+
+/** Agents before v0.41.1 read --config-path only for relabel_configs and ignore flag keys. */
+const YAML_FLAGS_SINCE = [0, 41, 1] as const;
+
+function refuseYamlBefore(agentVersion: string | undefined): void {
+  const parsed = parseVersion(agentVersion);
+  if (parsed && olderThan(parsed, YAML_FLAGS_SINCE)) {
+    throw new UsageError(
+      `--flags-format yaml needs parca-agent v0.41.1 or later: --agent-version ${agentVersion} reads its --config-path only for relabel_configs and would start with no store (use --flags-format args or env, or upgrade the agent)`,
+    );
+  }
 }

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { learnAgentVersion } from "../agent/agent-version.js";
 import { Supervisor } from "../agent/supervisor.js";
 import { type Listening, serve } from "../api/server.js";
 import { DEFAULT_BACKOFF, everyJittered } from "../core/backoff.js";
@@ -61,6 +62,19 @@ export async function runCommand(
     // A predecessor killed without cleaning up may have left its agent running.
     await runner.reapPredecessors();
   }
+  // The version decides which RPC the check probes and whether delivery metrics are expected:
+  // in supervise mode the binary itself says it, unless --agent-version does.
+  const agentVersion =
+    config.agentVersion ??
+    (runner instanceof Supervisor ? await learnAgentVersion(config.agentPath, agentEnv) : undefined);
+  log.info(
+    {
+      event: "agent_version",
+      version: agentVersion ?? "unknown",
+      from: config.agentVersion ? "--agent-version" : agentVersion ? "--version" : "none",
+    },
+    agentVersion ? `parca-agent ${agentVersion}` : "the agent's version is unknown: the newest agent's behaviour is assumed",
+  );
   // Metrics only when served: their event-loop monitor wakes the process up all the time, and
   // prom-client alone adds ~5 MB of heap and ~80 ms to every start-up.
   const metrics = config.metricsListen
@@ -83,7 +97,7 @@ export async function runCommand(
     env: agentEnv,
     timeoutMs: config.checkTimeoutMs,
     ...(config.caFile ? { caFile: config.caFile } : {}),
-    ...(config.agentVersion ? { agentVersion: config.agentVersion } : {}),
+    ...(agentVersion ? { agentVersion } : {}),
     secrets,
   });
   const reconciler = new Reconciler({
@@ -106,7 +120,7 @@ export async function runCommand(
     delivery: {
       url: config.agentMetricsUrl,
       timeoutMs: config.deliveryTimeoutMs,
-      expected: config.agentVersion !== undefined,
+      expected: agentVersion !== undefined,
       memory: metricsMemory(stateDir),
       scrape,
     },

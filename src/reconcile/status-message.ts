@@ -92,6 +92,7 @@ export function buildStatus(
               at: timestampFromDate(lastExit.at),
               stderrTail: [...lastExit.stderrTail],
               planned: lastExit.planned === true,
+              workerPid: lastExit.worker ?? 0,
             }),
           }
         : {}),

@@ -65,14 +65,23 @@ function keepsRunning(state: LoopState): string {
     : "no agent runs";
 }
 
+/** How the agent last exited, with its last words: what an operator reads first. */
+function exitWords(agent: AgentSnapshot): string {
+  const exit = agent.lastExit;
+  const last = exit?.stderrTail.findLast((line) => line.trim() !== "")?.trim();
+  const words = last ? `; its last line: ${last.slice(0, 300)}` : "";
+  if (exit?.worker)
+    return `the agent's worker (pid ${exit.worker}) exited while its parent lived on${words}`;
+  const how = `exit ${exit?.code ?? "?"}${exit?.signal ? `, ${exit.signal}` : ""}`;
+  return `the agent keeps exiting (${how}${words})`;
+}
+
 function baseView(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean): View {
   const { applied, work, rejected, lastCheck } = state;
   const backoff = agent.state === "BACKOFF";
   const ready = runsChecked(state, agent);
   const running = keepsRunning(state);
-  const crash = backoff
-    ? `; the agent keeps exiting (exit ${agent.lastExit?.code ?? "?"}${agent.lastExit?.signal ? `, ${agent.lastExit.signal}` : ""}) and is being restarted`
-    : "";
+  const crash = backoff ? `; ${exitWords(agent)} and is being restarted` : "";
   const external =
     (agent.error && !agent.problem ? `; ${agent.error}` : "") +
     (agent.notice ? `; ${agent.notice}` : "");
@@ -100,6 +109,16 @@ function baseView(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean)
     };
   }
   if (decision.kind === "unconfigured") {
+    const stopped = agent.state === "STOPPING" || agent.state === "STOPPED";
+    if (applied && stopped && !onRemoveKeep) {
+      // From the moment the stop begins, nothing says RUNNING.
+      const doing = agent.state === "STOPPING" ? "stopping the agent" : "the agent is stopped";
+      return {
+        phase: Phase.WAITING_FOR_RELATION,
+        ready: false,
+        message: `no store is configured any more; ${doing}`,
+      };
+    }
     if (applied) {
       const message =
         work.kind === "removing"

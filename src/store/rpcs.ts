@@ -43,12 +43,14 @@ async function call(
   } catch (err) {
     if (!(err instanceof TransportError)) throw err;
     const { target } = run;
-    if (target.insecure && (await answersHttp1(run.ip, target.port, run.remaining()))) {
-      throw new StoreCheckError("NOT_GRPC", "a plaintext HTTP/1.1 server", { cause: err });
-    }
+    // TLS first: a TLS port answers plaintext HTTP/1.1 too (nginx: 400, "The plain HTTP
+    // request was sent to HTTPS port").
     const servername = isIP(target.host) ? undefined : target.host;
     if (target.insecure && (await answersTls(run.ip, target.port, servername, run.remaining()))) {
       throw new StoreCheckError("TLS_REQUIRED_BY_SERVER", undefined, { cause: err });
+    }
+    if (target.insecure && (await answersHttp1(run.ip, target.port, run.remaining()))) {
+      throw new StoreCheckError("NOT_GRPC", "a plaintext HTTP/1.1 server", { cause: err });
     }
     const code = errnoCode(run.transportError);
     if (!target.insecure && code.startsWith("ERR_SSL")) {

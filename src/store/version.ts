@@ -1,3 +1,5 @@
+import { olderThan, parseVersion } from "../core/version.js";
+
 /** The store RPC an agent writes its profiles with (docs/store-protocol.md). */
 export type WriteRpc = "Write" | "WriteArrow";
 
@@ -7,27 +9,10 @@ export interface AgentWrite {
   readonly why: string;
 }
 
-type Version = readonly [number, number, number];
-
 /** Agents before v0.47.1 know only the Write stream. */
 const V2_SCHEMA_FLAG = [0, 47, 1] as const;
 /** From v0.48 on, `--use-v2-schema` (WriteArrow) defaults to true. */
 const V2_SCHEMA_DEFAULT = [0, 48, 0] as const;
-
-/** `v0.41.0`, `0.48`, `v0.47.1-rc.1` → [major, minor, patch]; anything else → undefined. */
-export function parseVersion(version: string | undefined): Version | undefined {
-  const match = /^v?(\d+)\.(\d+)(?:\.(\d+))?/.exec(version?.trim() ?? "");
-  if (!match) return undefined;
-  return [Number(match[1]), Number(match[2]), Number(match[3] ?? 0)];
-}
-
-/** Whether `version` is older than `than`. */
-export function olderThan(version: Version, than: Version): boolean {
-  for (let i = 0; i < 3; i++) {
-    if (version[i] !== than[i]) return (version[i] as number) < (than[i] as number);
-  }
-  return false;
-}
 
 /**
  * Which RPC the agent will write with. `useV2Schema`: the agent's `--use-v2-schema`, when its

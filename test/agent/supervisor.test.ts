@@ -3,7 +3,7 @@ import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { groupMembers } from "../../src/agent/proc.js";
+import { groupMembers, isLive } from "../../src/agent/proc.js";
 import type { Launch, RunnerEvent } from "../../src/agent/runner.js";
 import { Supervisor } from "../../src/agent/supervisor.js";
 import { type Backoff, backoffDelay } from "../../src/core/backoff.js";
@@ -15,6 +15,7 @@ import {
   recordedStarts,
   STANDIN,
   standinProcesses,
+  WRAPPER,
   waitFor,
 } from "../support/procs.js";
 import { tempDir } from "../support/tmp.js";
@@ -42,7 +43,12 @@ interface Harness {
 }
 
 async function harness(
-  options: { stopTimeoutMs?: number; backoff?: Backoff; env?: NodeJS.ProcessEnv } = {},
+  options: {
+    stopTimeoutMs?: number;
+    backoff?: Backoff;
+    env?: NodeJS.ProcessEnv;
+    agentPath?: string;
+  } = {},
 ): Promise<Harness> {
   const dir = await tempDir();
   const stateDir = realpathSync(dir);
@@ -50,10 +56,15 @@ async function harness(
   const lines: string[] = [];
   const { log, lines: logs, secrets } = capturedLogger();
   const supervisor = new Supervisor({
-    agentPath: STANDIN,
+    agentPath: options.agentPath ?? STANDIN,
     stateDir,
     stopTimeoutMs: options.stopTimeoutMs ?? 5000,
-    env: { PATH: process.env.PATH, STANDIN_RECORD: record, ...options.env },
+    env: {
+      PATH: process.env.PATH,
+      STANDIN_RECORD: record,
+      STANDIN_NODE: process.execPath,
+      ...options.env,
+    },
     log,
     secrets,
     backoff: options.backoff ?? { initialMs: 50, maxMs: 400, resetAfterMs: 60_000 },
@@ -159,6 +170,88 @@ describe("Supervisor", () => {
     await waitFor("the crash", () => h.events.some((e) => e.type === "exit"));
     await waitFor("the restart", () => recordedStarts(h.record).length === 2);
     expect(standinProcesses()).toHaveLength(2);
+  });
+
+  it("a worker that dies while its parent lingers (reporting the panic) is the agent's exit: reported at once, the parent stopped, restarted", async () => {
+    // The real parent retries its report to the store for up to 5 minutes before it exits.
+    const h = await harness({
+      env: { STANDIN_REPORT_MS: "120000" },
+      backoff: { initialMs: 200, maxMs: 400, resetAfterMs: 60_000 },
+    });
+    await h.supervisor.apply(launch(["--node=a", "--standin-crash-after-ms=300"]));
+    const [first] = await waitFor(
+      "the start",
+      () => recordedStarts(h.record).at(0) && recordedStarts(h.record),
+    );
+    const leader = h.supervisor.snapshot().pid;
+    const exit = await waitFor("the worker's exit reported", () =>
+      h.events.find((e) => e.type === "exit"),
+    );
+    expect(exit.type === "exit" && exit.exit.worker).toBe(first?.pid);
+    expect(exit.type === "exit" && exit.exit.stderrTail).toContain("panic: stand-in crash");
+    // The lingering parent is stopped, and a new agent started after the backoff.
+    await waitFor("the parent stopped", () => groupMembers(leader).length === 0);
+    await waitFor("the restart", () => recordedStarts(h.record).length >= 2);
+    expect(h.logs.join("")).toContain("the agent's worker exited");
+  });
+
+  it("a SIGKILLed leader whose worker lives on: the worker stopped at once, not after the stop timeout; restarted after the backoff", async () => {
+    const h = await harness({
+      stopTimeoutMs: 120_000,
+      backoff: { initialMs: 3000, maxMs: 3000, resetAfterMs: 60_000 },
+    });
+    await h.supervisor.apply(launch(["--node=a"]));
+    const [first] = await waitFor(
+      "the start",
+      () => recordedStarts(h.record).at(0) && recordedStarts(h.record),
+    );
+    const leader = h.supervisor.snapshot().pid;
+    process.kill(leader, "SIGKILL");
+    await waitFor("the crash", () => h.events.some((e) => e.type === "exit"));
+    await waitFor("the worker stopped", () => !isLive(first?.pid as number));
+    // Gone while the restart still waits for its backoff: nothing waited for it to exit.
+    expect(recordedStarts(h.record)).toHaveLength(1);
+    expect(h.supervisor.snapshot()).toMatchObject({ state: "BACKOFF", running: false, pid: 0 });
+    expect(groupMembers(leader)).toEqual([]);
+    await waitFor("the restart", () => recordedStarts(h.record).length === 2);
+    await waitFor("running again", () => h.supervisor.snapshot().state === "RUNNING");
+    const now = h.supervisor.snapshot().pid;
+    expect(isLive(now)).toBe(true);
+    expect(groupMembers(now)).toHaveLength(2);
+  });
+
+  it("a wrapper that does not exec: its agent is SIGTERMed once the wrapper exits, and stops gracefully", async () => {
+    // A stop timeout shorter than the parent's grace: only a SIGTERM sent at once leaves the
+    // agent time to shut down through its handler rather than being SIGKILLed.
+    const h = await harness({ agentPath: WRAPPER, stopTimeoutMs: 800 });
+    await h.supervisor.apply(launch(["--node=a", "--standin-no-reexec"]));
+    const [agent] = await waitFor(
+      "the start",
+      () => recordedStarts(h.record).at(0) && recordedStarts(h.record),
+    );
+    const wrapper = h.supervisor.snapshot().pid;
+    expect(agent?.ppid).toBe(wrapper);
+    await h.supervisor.stop();
+    expect(recordedGracefulStops(h.record)).toEqual([agent?.pid]);
+    expect(groupMembers(wrapper)).toEqual([]);
+    expect(h.logs.join("")).toContain('"how":"terminated"');
+  });
+
+  it("a wrapper around a re-executing agent: the worker, a grandchild, is signalled first", async () => {
+    // As above: a group-wide SIGTERM after the parent's grace would come too late.
+    const h = await harness({ agentPath: WRAPPER, stopTimeoutMs: 800 });
+    await h.supervisor.apply(launch(["--node=a"]));
+    const [worker] = await waitFor(
+      "the start",
+      () => recordedStarts(h.record).at(0) && recordedStarts(h.record),
+    );
+    const wrapper = h.supervisor.snapshot().pid;
+    expect(worker?.pgid).toBe(wrapper);
+    expect(worker?.ppid).not.toBe(wrapper);
+    await h.supervisor.stop();
+    // It shut down through its handler while its parent lived: it was signalled first.
+    expect(recordedGracefulStops(h.record)).toEqual([worker?.pid]);
+    expect(groupMembers(wrapper)).toEqual([]);
   });
 
   it("an agent that cannot be started is AGENT_START_FAILED with its cause, never running, retried", async () => {

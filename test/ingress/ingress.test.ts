@@ -67,6 +67,14 @@ describe("behind nginx 1.22", () => {
     expect(verdict).toMatchObject({ connect: true, grpcStatus: 0 });
   });
 
+  it("its TLS port addressed with insecure: true is TLS_REQUIRED_BY_SERVER, not an HTTP/1.1 server", async () => {
+    const { ingress } = await nginx(grpcPass());
+    const dir = await tempDir("pas-nginx-");
+    const { result } = await check(ingress.address, dir, true);
+    expect(result.diagnosis?.code).toBe("TLS_REQUIRED_BY_SERVER");
+    expect(result.diagnosis?.hint).toContain("remote-store-insecure");
+  });
+
   it("the store behind it down: HTTP 502 is PROXY_UPSTREAM_UNAVAILABLE", async () => {
     const closed = await freePort();
     const { result } = await nginx(`grpc_pass grpc://127.0.0.1:${closed};`);

@@ -5,6 +5,8 @@ import { ROOT } from "./root.js";
 
 const AGENTS_DIR = join(ROOT, "test", "support", "agents", "/");
 export const STANDIN = join(AGENTS_DIR, "standin.mjs");
+/** A shell wrapper that runs the stand-in as its child, without exec. */
+export const WRAPPER = join(AGENTS_DIR, "wrapper.sh");
 
 /** Live processes started from test/support/agents (stand-in agents), with their argv. */
 export function standinProcesses(): { pid: number; argv: string[] }[] {

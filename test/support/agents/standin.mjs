@@ -13,6 +13,10 @@
 // --standin-legacy-metrics: grpc_client_handled_total of Write, as agents before v0.48; with
 // $STANDIN_NO_WRITES_ADDRESS naming its store: /metrics at once, and no write ever — an agent
 // that profiles nothing).
+// Like the real parent, when its worker fails it lingers (reporting the panic to the store):
+// $STANDIN_REPORT_MS [0] before it exits 1 — with 0, it exits with the worker's code at once.
+// `--version` prints what the real agent prints, with $STANDIN_VERSION (empty by default: an
+// unversioned build, whose version the sidecar cannot know).
 import { spawn } from "node:child_process";
 import { appendFileSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
@@ -202,7 +206,11 @@ function write() {
   setInterval(once, Number(flag("--standin-write-interval-ms") ?? 200));
 }
 
-if (process.env.STANDIN_CHILD === "1") {
+if (args.includes("--version")) {
+  const version = process.env.STANDIN_VERSION ?? "";
+  console.log(`parca-agent, version ${version} (commit: standin, date: ), arch: amd64`);
+  process.exit(0);
+} else if (process.env.STANDIN_CHILD === "1") {
   runAgent();
 } else {
   const unknown = args.find((a) => a.startsWith("--") && !KNOWN.test(a));
@@ -222,6 +230,12 @@ if (process.env.STANDIN_CHILD === "1") {
     // until the next sidecar stops it (the tests of predecessor reaping need it to).
     process.stderr.on("error", () => undefined);
     if (flag("--standin-ignore-term")) process.on("SIGTERM", () => undefined);
-    child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+    const lingerMs = Number(process.env.STANDIN_REPORT_MS ?? 0);
+    child.on("exit", (code, signal) => {
+      const failed = code !== 0 || signal !== null;
+      if (!failed || lingerMs === 0) process.exit(code ?? (signal ? 1 : 0));
+      console.error("about to report error to server");
+      setTimeout(() => process.exit(1), lingerMs);
+    });
   }
 }
