@@ -1,9 +1,27 @@
 import { createInterface } from "node:readline";
 import type { ResultPromise } from "execa";
+import type { Logger } from "pino";
 import type { Secrets } from "../log.js";
 import { TAIL_LINES } from "./runner.js";
 
 export type OutputSink = (stream: "stdout" | "stderr", line: string) => void;
+
+/** The agent's output as log lines of the sidecar's own. */
+export function logSink(log: Logger): OutputSink {
+  return (stream, line) => log.info({ event: "agent_output", stream }, line);
+}
+
+/**
+ * A line in which the agent says something is wrong: logrus's warning and worse
+ * (`level=error msg="Failed to setup gRPC connection (try 1 of 5): …"`), a Go panic, Kong's
+ * refusal (`parca-agent: error: …`).
+ */
+const TROUBLE =
+  /\blevel=(warning|error|fatal|panic)\b|"level":"(warning|error|fatal|panic)"|^panic: |: error: /;
+
+export function isTrouble(line: string): boolean {
+  return TROUBLE.test(line);
+}
 
 /**
  * Forwards the agent's output line by line, the token scrubbed, to `sink`, and keeps its last
@@ -14,6 +32,7 @@ export function forwardOutput(
   secrets: Secrets,
   sink: OutputSink,
   tail: string[],
+  onStderr?: (line: string) => void,
 ): void {
   for (const stream of ["stdout", "stderr"] as const) {
     const source = subprocess[stream];
@@ -23,6 +42,7 @@ export function forwardOutput(
       if (stream === "stderr") {
         tail.push(line);
         if (tail.length > TAIL_LINES) tail.shift();
+        onStderr?.(line);
       }
       sink(stream, line);
     });

@@ -12,10 +12,10 @@ export interface ExitInfo {
   /** The sidecar stopped it: not a crash. */
   readonly planned?: boolean;
   /**
-   * The pid of the agent's worker (its re-executed child) when that is what exited while its
-   * parent lived on; its exit code is not known to the sidecar (-1).
+   * What exited was the agent's worker (its re-executed child) while its parent lived on;
+   * `code` is what the parent logged for it, else -1.
    */
-  readonly worker?: number;
+  readonly worker?: boolean;
 }
 
 export interface AgentSnapshot {
@@ -37,6 +37,11 @@ export interface AgentSnapshot {
   readonly problem?: Problem;
   /** Something status should say about the agent that is not a problem. */
   readonly notice?: string;
+  /**
+   * The last warning or error line the running agent logged (token scrubbed), as soon as it
+   * logs it: its own words on what goes wrong ("Failed to setup gRPC connection …").
+   */
+  readonly lastWords?: string;
   /**
    * The agent may start: supervise mode, it was started once; external mode, a flags file was
    * written once (health `startup`, the gate an agent container waits on).

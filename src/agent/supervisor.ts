@@ -5,15 +5,15 @@ import { Listeners } from "../core/listeners.js";
 import { SerialQueue } from "../core/serial-queue.js";
 import type { Secrets } from "../log.js";
 import type { Problem } from "../problem.js";
-import { type Child, spawnAgent, startFailure } from "./child.js";
+import { agentEnv, type Child, readAgentOutput, spawnAgent, startFailure } from "./child.js";
 import { redactArgv } from "./flags.js";
 import { stopAgentGroup } from "./group.js";
-import { forwardOutput, type OutputSink } from "./output.js";
-import { Pidfile, STATE_MARKER } from "./pidfile.js";
-import { cmdline, identify } from "./proc.js";
+import { logSink, type OutputSink } from "./output.js";
+import { Pidfile } from "./pidfile.js";
+import { identify } from "./proc.js";
 import type { AgentSnapshot, AgentState, ExitInfo, Launch, Runner, RunnerEvent } from "./runner.js";
 import { removeTokenFile, writeTokenFile } from "./token-file.js";
-import { argsDrift, driftedFlags } from "./verify.js";
+import { runningArgsDrift } from "./verify.js";
 import { watchWorker } from "./worker-watch.js";
 
 export interface SupervisorOptions {
@@ -55,6 +55,8 @@ export class Supervisor implements Runner {
   private state: AgentState = "STOPPED";
   private starts = 0;
   private lastExit: ExitInfo | undefined;
+  /** The running agent's last warning or error line; cleared at each start. */
+  private lastWords: string | undefined;
   /** Why the last start failed (AGENT_START_FAILED), until a start succeeds. */
   private problem: Problem | undefined;
 
@@ -80,6 +82,7 @@ export class Supervisor implements Runner {
       ...(this.lastExit ? { lastExit: this.lastExit } : {}),
       running: child !== undefined && (this.state === "RUNNING" || this.state === "STARTING"),
       args: child ? redactArgv(child.launch.argv) : [],
+      ...(this.lastWords ? { lastWords: this.lastWords } : {}),
       ...(this.problem ? { problem: this.problem, error: this.problem.message } : {}),
     };
   }
@@ -116,16 +119,11 @@ export class Supervisor implements Runner {
     this.listeners.emit({ type: "state" });
   }
 
-  private childEnv(launch: Launch): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = { ...this.options.env, [STATE_MARKER]: this.options.stateDir };
-    for (const name of launch.unsetEnv) delete env[name];
-    return env;
-  }
-
   private async start(launch: Launch): Promise<void> {
     this.restartTimer.cancel();
     const { log } = this.options;
-    const subprocess = spawnAgent(this.options.agentPath, launch.argv, this.childEnv(launch));
+    const env = agentEnv(this.options.env, this.options.stateDir, launch);
+    const subprocess = spawnAgent(this.options.agentPath, launch.argv, env);
     const pid = subprocess.pid;
     if (pid === undefined) {
       this.problem = await startFailure(this.options.agentPath, subprocess);
@@ -183,11 +181,18 @@ export class Supervisor implements Runner {
     child.unwatch = watchWorker(
       pid,
       (worker) => log.info({ event: "agent_worker", pid: worker }, "the agent's worker runs"),
-      (worker) => this.onWorkerExit(child, worker),
+      () => this.onWorkerExit(child, -1),
     );
-    const sink: OutputSink =
-      this.options.output ?? ((stream, line) => log.info({ event: "agent_output", stream }, line));
-    forwardOutput(subprocess, this.options.secrets, sink, this.stderrTail);
+    const sink: OutputSink = this.options.output ?? logSink(log);
+    this.lastWords = undefined;
+    readAgentOutput(subprocess, this.options.secrets, sink, this.stderrTail, {
+      workerEnded: (code) => this.onWorkerExit(child, code),
+      trouble: (line) => {
+        if (this.child !== child) return;
+        this.lastWords = line;
+        this.listeners.emit({ type: "state" });
+      },
+    });
     this.verifyArgs(child);
     // A wrapper script may exec the agent with flags of its own: looked at again in a moment.
     setTimeout(() => this.verifyArgs(child), ARGS_RECHECK_MS).unref();
@@ -199,22 +204,15 @@ export class Supervisor implements Runner {
   /** The leader's real argv must carry the rendered managed flags (AGENT_ARGS_DRIFT). */
   private verifyArgs(child: Child): void {
     if (this.child !== child) return;
-    const argv = cmdline(child.pgid);
-    const drift = argv ? driftedFlags(argv, child.launch.argv) : [];
-    const before = this.problem?.code;
-    this.problem = drift.length > 0 ? argsDrift(drift, child.pgid) : undefined;
-    if (this.problem?.code !== before) {
-      if (this.problem)
-        this.options.log.warn({ event: "agent_args_drift", flags: drift }, this.problem.message);
-      this.listeners.emit({ type: "state" });
-    }
+    const { flags, problem } = runningArgsDrift(child.pgid, child.launch.argv);
+    if (problem?.code === this.problem?.code) return;
+    this.problem = problem;
+    if (problem) this.options.log.warn({ event: "agent_args_drift", flags }, problem.message);
+    this.listeners.emit({ type: "state" });
   }
 
-  /**
-   * The worker exited by itself while its parent lives on (the real parent reports the failure
-   * to the store for up to 5 minutes, then exits 1 or 2): that is the agent's exit.
-   */
-  private onWorkerExit(child: Child, worker: number): void {
+  /** The worker exited while its parent lives on (reporting to the store for up to 5 min). */
+  private onWorkerExit(child: Child, code: number): void {
     const uptimeMs = Date.now() - child.startedAt.getTime();
     // A parent that follows its worker at once reports through its own exit; the worker's last
     // words reach us through the parent's stderr meanwhile.
@@ -227,7 +225,7 @@ export class Supervisor implements Runner {
       child.stopping = true;
       child.workerExited = true;
       const at = new Date();
-      this.lastExit = { code: -1, signal: "", at, stderrTail: [...this.stderrTail], worker };
+      this.lastExit = { code, signal: "", at, stderrTail: [...this.stderrTail], worker: true };
       this.onCrash(child, this.lastExit, uptimeMs, child.launch);
     });
   }
@@ -250,7 +248,7 @@ export class Supervisor implements Runner {
     this.options.log.warn(
       {
         event: "agent_exited",
-        ...(exit.worker ? { worker: exit.worker } : {}),
+        ...(exit.worker ? { worker: true } : {}),
         code: exit.code,
         signal: exit.signal,
         uptimeMs,

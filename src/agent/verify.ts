@@ -41,6 +41,16 @@ export function managedFlagsOn(argv: readonly string[]): string[] {
   return MANAGED.filter((name) => flags.has(name));
 }
 
+/** What the running process `pid` carries that differs from the rendered argv (AGENT_ARGS_DRIFT). */
+export function runningArgsDrift(
+  pid: number,
+  rendered: readonly string[],
+): { flags: string[]; problem?: Problem } {
+  const argv = cmdline(pid);
+  const flags = argv ? driftedFlags(argv, rendered) : [];
+  return flags.length > 0 ? { flags, problem: argsDrift(flags, pid) } : { flags };
+}
+
 export function argsDrift(flags: readonly string[], pid: number): Problem {
   return problem(
     "AGENT_ARGS_DRIFT",

@@ -1,5 +1,5 @@
-import { isLive } from "./proc.js";
 import { workerOf } from "./group.js";
+import { isLive } from "./proc.js";
 
 /** How often the group is searched for the worker at first, and later. */
 const SEARCH_MS = 250;
@@ -18,7 +18,7 @@ const LIVE_MS = 500;
 export function watchWorker(
   pgid: number,
   onSeen: (worker: number) => void,
-  onExit: (worker: number) => void,
+  onExit: () => void,
 ): () => void {
   const started = Date.now();
   let worker: number | undefined;
@@ -32,7 +32,7 @@ export function watchWorker(
       worker = isLive(pgid) ? workerOf(pgid) : undefined;
       if (worker !== undefined) onSeen(worker);
     } else if (!isLive(worker)) {
-      onExit(worker);
+      onExit();
       return;
     }
     if (worker !== undefined) schedule(LIVE_MS);

@@ -66,14 +66,18 @@ export async function runCommand(
   // in supervise mode the binary itself says it, unless --agent-version does.
   const agentVersion =
     config.agentVersion ??
-    (runner instanceof Supervisor ? await learnAgentVersion(config.agentPath, agentEnv) : undefined);
+    (runner instanceof Supervisor
+      ? await learnAgentVersion(config.agentPath, agentEnv)
+      : undefined);
   log.info(
     {
       event: "agent_version",
       version: agentVersion ?? "unknown",
       from: config.agentVersion ? "--agent-version" : agentVersion ? "--version" : "none",
     },
-    agentVersion ? `parca-agent ${agentVersion}` : "the agent's version is unknown: the newest agent's behaviour is assumed",
+    agentVersion
+      ? `parca-agent ${agentVersion}`
+      : "the agent's version is unknown: the newest agent's behaviour is assumed",
   );
   // Metrics only when served: their event-loop monitor wakes the process up all the time, and
   // prom-client alone adds ~5 MB of heap and ~80 ms to every start-up.

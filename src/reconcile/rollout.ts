@@ -231,8 +231,11 @@ export class Rollout {
     const applied = this.machine.state.applied;
     const target = applied?.rollbackTo;
     if (applied?.launch !== launch || target === undefined) return;
+    // The agent's own words say why better than any guess: kept with the rejection.
+    const words = this.options.runner.snapshot().lastWords;
+    const reason = words ? `${why.message}; the agent said: ${words}` : why.message;
     this.machine.commit({
-      rejected: { config: applied.config, code: why.code, reason: why.message, hint: why.hint },
+      rejected: { config: applied.config, code: why.code, reason, hint: why.hint },
     });
     this.options.log.error(
       { event: "rollback", from: applied.config.address, to: target.address, code: why.code },

@@ -83,6 +83,7 @@ export function buildStatus(
       pid: agent.pid,
       restarts: agent.restarts,
       crashes: agent.crashes ?? 0,
+      lastWords: agent.lastWords ?? "",
       ...(agent.startedAt ? { startedAt: timestampFromDate(agent.startedAt) } : {}),
       ...(lastExit
         ? {
@@ -92,7 +93,7 @@ export function buildStatus(
               at: timestampFromDate(lastExit.at),
               stderrTail: [...lastExit.stderrTail],
               planned: lastExit.planned === true,
-              workerPid: lastExit.worker ?? 0,
+              worker: lastExit.worker === true,
             }),
           }
         : {}),

@@ -65,13 +65,18 @@ function keepsRunning(state: LoopState): string {
     : "no agent runs";
 }
 
+/** The running agent's last warning or error line, for a message that waits on it. */
+function agentSays(agent: AgentSnapshot): string {
+  return agent.lastWords ? `; the agent says: ${agent.lastWords.slice(0, 300)}` : "";
+}
+
 /** How the agent last exited, with its last words: what an operator reads first. */
 function exitWords(agent: AgentSnapshot): string {
   const exit = agent.lastExit;
   const last = exit?.stderrTail.findLast((line) => line.trim() !== "")?.trim();
   const words = last ? `; its last line: ${last.slice(0, 300)}` : "";
   if (exit?.worker)
-    return `the agent's worker (pid ${exit.worker}) exited while its parent lived on${words}`;
+    return `the agent's worker exited (${exit.code}) while its parent lived on${words}`;
   const how = `exit ${exit?.code ?? "?"}${exit?.signal ? `, ${exit.signal}` : ""}`;
   return `the agent keeps exiting (${how}${words})`;
 }
@@ -111,10 +116,11 @@ function baseView(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean)
   if (decision.kind === "unconfigured") {
     const stopped = agent.state === "STOPPING" || agent.state === "STOPPED";
     if (applied && stopped && !onRemoveKeep) {
-      // From the moment the stop begins, nothing says RUNNING.
+      // From the moment the stop begins nothing says RUNNING; WAITING_FOR_RELATION once it is
+      // done (nothing applied any more).
       const doing = agent.state === "STOPPING" ? "stopping the agent" : "the agent is stopped";
       return {
-        phase: Phase.WAITING_FOR_RELATION,
+        phase: Phase.DEGRADED,
         ready: false,
         message: `no store is configured any more; ${doing}`,
       };
@@ -172,7 +178,7 @@ function baseView(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean)
   const delivery = state.delivery;
   if (isDesired && applied.checked && delivery?.problem) {
     const p = delivery.problem;
-    const message = `${p.message}; ${p.hint}; nothing to roll back to, the agent keeps running`;
+    const message = `${p.message}${agentSays(agent)}; ${p.hint}; nothing to roll back to, the agent keeps running`;
     return { phase: Phase.DEGRADED, ready, message };
   }
   if (isDesired && applied.checked && delivery?.state === "FAILING") {
@@ -182,7 +188,9 @@ function baseView(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean)
     return { phase: Phase.DEGRADED, ready, message };
   }
   if (isDesired && applied.checked) {
-    const proof = applied.pending ? "; waiting for the agent's first write to prove it" : "";
+    const proof = applied.pending
+      ? `; waiting for the agent's first write to prove it${agentSays(agent)}`
+      : "";
     return {
       phase: Phase.RUNNING,
       ready,

@@ -187,7 +187,8 @@ describe("Supervisor", () => {
     const exit = await waitFor("the worker's exit reported", () =>
       h.events.find((e) => e.type === "exit"),
     );
-    expect(exit.type === "exit" && exit.exit.worker).toBe(first?.pid);
+    expect(exit.type === "exit" && exit.exit.worker).toBe(true);
+    expect(first?.ppid).toBe(leader);
     expect(exit.type === "exit" && exit.exit.stderrTail).toContain("panic: stand-in crash");
     // The lingering parent is stopped, and a new agent started after the backoff.
     await waitFor("the parent stopped", () => groupMembers(leader).length === 0);

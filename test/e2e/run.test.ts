@@ -264,6 +264,12 @@ describe("run, end to end", () => {
     await waitFor("the agent", () => standinProcesses().length === 2);
     await rm(e.relation);
     const waiting = await sc.waitStatus("WAITING", (s) => s.phase === Phase.WAITING_FOR_RELATION);
+    // From the moment the stop began, no status said RUNNING with the agent stopping.
+    const stopping = sc.statuses.filter((s) => s.agent?.state === AgentState.STOPPING);
+    expect(stopping.length).toBeGreaterThan(0);
+    expect(stopping.every((s) => s.phase !== Phase.RUNNING && !s.ready)).toBe(true);
+    const afterStop = sc.statuses.slice(sc.statuses.indexOf(stopping[0] as never));
+    expect(afterStop.every((s) => s.phase !== Phase.RUNNING)).toBe(true);
     expect(waiting.applied).toBeUndefined();
     expect(waiting.agent?.state).toBe(AgentState.STOPPED);
     expect(await sc.health("readiness")).toBe(Serving.NOT_SERVING);
