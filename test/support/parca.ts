@@ -54,6 +54,13 @@ export class RealParca {
     return this.daemon.output();
   }
 
+  /** The `node` label values of the profiles it holds: which agents' profiles are queryable. */
+  async nodes(): Promise<string[]> {
+    const res = await fetch(`http://${this.address}/api/profiles/labels/node/values`);
+    if (!res.ok) return [];
+    return ((await res.json()) as { labelValues?: string[] }).labelValues ?? [];
+  }
+
   /** How many calls of the store's ProfileStoreService `method` it handled. */
   async handled(method: string): Promise<number> {
     const text = await (await fetch(`http://${this.address}/metrics`)).text();

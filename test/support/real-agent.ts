@@ -1,0 +1,79 @@
+// The real parca-agent (v0.41.0, a test build made by `npm run peers` from its release source
+// into a cache outside the repository), run on loopback only: --analytics-opt-out,
+// --debuginfo-upload-disable, no KUBERNETES_SERVICE_HOST, its own --http-address port.
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { freePort } from "./ingress.js";
+import { waitFor } from "./procs.js";
+
+export const AGENT_VERSION = "v0.41.0";
+
+function peersCache(): string {
+  return (
+    process.env.PARCA_SIDECAR_PEERS ??
+    join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "parca-agent-sidecar", "peers")
+  );
+}
+
+/** Where scripts/peers.sh put the agent, or undefined when it could not be built here. */
+export function realAgentBinary(): string | undefined {
+  const binary = join(peersCache(), `parca-agent-${AGENT_VERSION}-sandbox1`, "parca-agent");
+  return existsSync(binary) ? binary : undefined;
+}
+
+/** Why the real-agent tests cannot run, and what to do; CI must never get here. */
+export const NO_AGENT = `no parca-agent ${AGENT_VERSION} test build: set PARCA_AGENT_SOURCE to the source archive of the tag (https://github.com/parca-dev/parca-agent/archive/refs/tags/${AGENT_VERSION}.tar.gz) and run "npm run peers"`;
+
+/**
+ * The agent's base arguments for a test: its own metrics port, a node name, nothing beyond
+ * loopback — ending in bare booleans, as operators write them.
+ */
+export async function agentArgs(node: string): Promise<{ args: string[]; metricsPort: number }> {
+  const metricsPort = await freePort();
+  return {
+    metricsPort,
+    args: [
+      `--node=${node}`,
+      `--http-address=127.0.0.1:${metricsPort}`,
+      "--analytics-opt-out",
+      "--debuginfo-upload-disable",
+    ],
+  };
+}
+
+/** Live processes of the real agent binary (parents and workers). */
+export function realAgentProcesses(): number[] {
+  const binary = realAgentBinary();
+  if (binary === undefined) return [];
+  const found: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue;
+      if (readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0")[0] === binary)
+        found.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+/** For afterEach: kills real agents a test left behind, and reports them. */
+export async function strayRealAgents(): Promise<number[]> {
+  const left = realAgentProcesses();
+  for (const pid of left) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // gone
+    }
+  }
+  if (left.length > 0) await waitFor("real agents gone", () => realAgentProcesses().length === 0);
+  return left;
+}
+
+/** The agent could not load its eBPF tracer: the profile tests fail at once, never skip. */
+export const EBPF_FAILED = "Failed to load eBPF tracer";
