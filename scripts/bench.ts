@@ -10,6 +10,7 @@ import { plaintext, writeRelation } from "../test/support/relation.js";
 import { Sidecar } from "../test/support/sidecar.js";
 import { measureChecks } from "./bench/checks.js";
 import { AGENT, ensureLoopTools, measureLoop, startStores } from "./bench/peers.js";
+import { measureProfiling } from "./bench/profiling.js";
 import { AgentRecord } from "./bench/record.js";
 import { report } from "./bench/report.js";
 import {
@@ -31,6 +32,7 @@ const N = {
   settleS: quick ? 3 : 15,
   idleS: quick ? 5 : 30,
   steadyS: quick ? 10 : 30,
+  profiling: 5,
 };
 
 /** The sidecar supervising the stand-in agent, running the first store's config. */
@@ -98,9 +100,12 @@ async function main(): Promise<number> {
     const checks = await measureChecks(dir, N.checks);
     console.error(`steady state: store calls over ${N.steadyS} s while the agent delivers…`);
     const steady = await measureSteadyState(dir, N.steadyS);
+    console.error(`time to profiling with the real agent: ${N.profiling} changes…`);
+    const profiling = await measureProfiling(N.profiling);
     const measured = { quick, debounceMs: DEBOUNCE_MS, reaction, diy, diyLean };
     const loops = { nodeQuiet, nodeImmediate };
-    return report({ ...measured, ...loops, burst, idle, soak, checks, steady }) ? 0 : 1;
+    const all = { ...measured, ...loops, burst, idle, soak, checks, steady, profiling };
+    return report(all) ? 0 : 1;
   } finally {
     await run?.sidecar.stop();
     run?.record.close();

@@ -1,6 +1,7 @@
 // The bench's verdict: targets (README.md, "Performance and reliability"), a table, one JSON.
 import { cpus } from "node:os";
 import type { measureChecks } from "./checks.js";
+import { PROFILING_PERIOD_MS, type ProfilingResult } from "./profiling.js";
 import type { measureBurst, measureIdle, measureSoak } from "./sidecar-runs.js";
 import { type Percentiles, ratio } from "./stats.js";
 import type { measureSteadyState } from "./steady.js";
@@ -20,6 +21,19 @@ export interface Measured {
   readonly soak: Awaited<ReturnType<typeof measureSoak>>;
   readonly checks: Awaited<ReturnType<typeof measureChecks>>;
   readonly steady: Awaited<ReturnType<typeof measureSteadyState>>;
+  readonly profiling: ProfilingResult;
+}
+
+/** Time to profiling's targets; none when the real binaries are missing (the JSON says so). */
+function profilingTargets(p: ProfilingResult): {
+  time_to_profiling_le_1_5x_baseline?: boolean;
+  gap_le_baseline_plus_one_period?: boolean;
+} {
+  if ("missing" in p) return {};
+  return {
+    time_to_profiling_le_1_5x_baseline: p.time_to_profiling_ratio <= 1.5,
+    gap_le_baseline_plus_one_period: p.gap_ms.p50 <= p.baseline_ms.p50 + PROFILING_PERIOD_MS,
+  };
 }
 
 /** Prints the table on stdout, then the JSON line; true when every target is met. */
@@ -35,6 +49,7 @@ export function report(m: Measured): boolean {
     soak_no_fd_growth: m.soak.fd_growth <= 0,
     check_tls_p50_le_10ms: m.checks.tls.p50 <= 10,
     steady_state_no_store_calls: m.steady.per_node_per_hour === 0,
+    ...profilingTargets(m.profiling),
   };
   const result = {
     machine: {
@@ -56,6 +71,7 @@ export function report(m: Measured): boolean {
     soak: m.soak,
     check_ms: m.checks,
     steady_state: m.steady,
+    real_agent_profiling: m.profiling,
     targets,
     ok: Object.values(targets).every(Boolean),
   };
@@ -88,6 +104,23 @@ export function report(m: Measured): boolean {
   row("check plaintext / TLS", checks, "TLS p50 ≤ 10 ms", targets.check_tls_p50_le_10ms);
   const steady = `${m.steady.store_calls} in ${m.steady.window_s} s (${m.steady.per_node_per_hour}/node/h)`;
   row("store calls, delivering", steady, "0", targets.steady_state_no_store_calls);
+  const prof = m.profiling;
+  if ("missing" in prof) {
+    row("time to profiling (real)", "not measured", prof.missing, false);
+  } else {
+    const pm = (x: Percentiles) => `p50 ${Math.round(x.p50)} max ${Math.round(x.max)} ms`;
+    row("agent alone → 1st profile", pm(prof.baseline_ms), "(baseline)");
+    const ttp = `${pm(prof.time_to_profiling_ms)} (${prof.time_to_profiling_ratio}×)`;
+    row(
+      "relation → 1st profile",
+      ttp,
+      "≤ 1.5× baseline",
+      targets.time_to_profiling_le_1_5x_baseline,
+    );
+    const gap = `${pm(prof.gap_ms)} (${prof.gap_ratio}×)`;
+    row("profiling gap", gap, "≤ baseline + 5 s", targets.gap_le_baseline_plus_one_period === true);
+    row("worker killed → running", `${prof.crash_to_running_ms.join(", ")} ms`, "(backoff incl.)");
+  }
   console.log(JSON.stringify(result));
   return result.ok;
 }

@@ -28,7 +28,7 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
   },
   "agent-version": {
     value: "V",
-    help: "the agent's version: below 0.48 a store without WriteArrow is only a warning; makes the agent's metrics expected",
+    help: "the agent's version (supervise mode: asked from the binary when not given): decides which write RPC the check probes, makes the agent's metrics expected; --flags-format yaml needs v0.41.1+",
     kind: "string",
     commands: ["run", "check"],
     env: true,

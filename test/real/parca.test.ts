@@ -19,7 +19,7 @@ cleanUpAfterEach();
 const pki = makePki();
 
 async function parca(): Promise<RealParca> {
-  const server = await RealParca.start();
+  const server = await RealParca.start(await tempDir("pas-parca-"));
   afterTest(() => server.stop());
   return server;
 }

@@ -5,7 +5,6 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { freePort, type Ingress, runListening } from "./ingress.js";
-import { tempDir } from "./tmp.js";
 
 export const PARCA_VERSION = "v0.28.0";
 
@@ -26,8 +25,8 @@ export class RealParca {
     private readonly daemon: Ingress,
   ) {}
 
-  static async start(): Promise<RealParca> {
-    const dir = await tempDir("pas-parca-");
+  /** Starts a server whose files live in `dir` (the caller removes it). */
+  static async start(dir: string): Promise<RealParca> {
     await mkdir(join(dir, "bucket"));
     const config = join(dir, "parca.yaml");
     await writeFile(

@@ -1,0 +1,191 @@
+// Time to profiling with the real parca-agent and real Parca servers (both built by
+// `npm run peers`): the agent alone, exec → its first profile queryable (the baseline); under the
+// sidecar, relation write → first profile queryable in the new store, and the profiling gap
+// (last sample in the old store → first in the new); and crash-to-running after its worker dies.
+// A small CPU load gives the agent something to sample every second.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { WORKER_FLAG } from "../../src/agent/group.js";
+import { allPids, cmdline } from "../../src/agent/proc.js";
+import { AgentState, Phase } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
+import { parcaBinary, RealParca } from "../../test/support/parca.js";
+import { agentArgs, realAgentBinary } from "../../test/support/real-agent.js";
+import { plaintext, writeRelation } from "../../test/support/relation.js";
+import { Sidecar } from "../../test/support/sidecar.js";
+import { type Percentiles, percentiles, ratio } from "./stats.js";
+
+/** The agent's default --profiling-duration: a restart loses up to one (nothing is flushed). */
+export const PROFILING_PERIOD_MS = 5000;
+
+export type ProfilingResult =
+  | { readonly missing: string }
+  | {
+      readonly baseline_ms: Percentiles;
+      readonly time_to_profiling_ms: Percentiles;
+      readonly time_to_profiling_ratio: number;
+      readonly gap_ms: Percentiles;
+      readonly gap_ratio: number;
+      readonly crash_to_running_ms: readonly number[];
+    };
+
+/** Polls until `done` holds; throws after `timeoutMs`. */
+async function until(what: string, done: () => Promise<boolean>, timeoutMs = 120_000) {
+  const end = Date.now() + timeoutMs;
+  while (!(await done())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** The newest (or oldest) second in which `store` holds a CPU sample of `node`. */
+async function sampleTime(store: RealParca, node: string, which: "first" | "last") {
+  const now = Date.now();
+  const query = new URLSearchParams({
+    query: `parca_agent:samples:count:cpu:nanoseconds:delta{node="${node}"}`,
+    start: new Date(now - 30 * 60_000).toISOString(),
+    end: new Date(now + 10_000).toISOString(),
+    step: "1s",
+  });
+  const res = await fetch(`http://${store.address}/api/profiles/query_range?${query}`);
+  const body = (await res.json()) as { series?: { samples?: { timestamp: string }[] }[] };
+  const times = (body.series ?? [])
+    .flatMap((s) => s.samples ?? [])
+    .map((s) => Date.parse(s.timestamp))
+    .sort((a, b) => a - b);
+  return which === "first" ? times[0] : times.at(-1);
+}
+
+/** A process busy 50 ms in every 250 (a fifth of a core): something to sample. */
+function startLoad(): ChildProcess {
+  const script = "setInterval(()=>{const t=Date.now()+50;while(Date.now()<t);},250)";
+  return spawn(process.execPath, ["-e", script], { stdio: "ignore" });
+}
+
+async function baseline(agent: string, dir: string, runs: number): Promise<number[]> {
+  const store = await RealParca.start(await mkdtemp(join(dir, "parca-")));
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < runs; i++) {
+      const node = `bench-alone-${i}`;
+      const { args } = await agentArgs(node);
+      const started = performance.now();
+      const child = spawn(
+        agent,
+        [...args, `--remote-store-address=${store.address}`, "--remote-store-insecure=true"],
+        { detached: true, stdio: "ignore" },
+      );
+      await until(`${node}'s first profile`, async () => (await store.nodes()).includes(node));
+      times.push(performance.now() - started);
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      const worker = allPids().find((pid) => cmdline(pid)?.at(-1) === WORKER_FLAG);
+      process.kill(worker ?? -(child.pid as number), "SIGTERM");
+      await exited;
+    }
+  } finally {
+    await store.stop();
+  }
+  return times;
+}
+
+async function underSidecar(agent: string, dir: string, changes: number) {
+  const stores: RealParca[] = [];
+  const store = async () => {
+    const s = await RealParca.start(await mkdtemp(join(dir, "parca-")));
+    stores.push(s);
+    return s;
+  };
+  const node = "bench-sidecar";
+  const relation = join(dir, "relation.json");
+  let sidecar: Sidecar | undefined;
+  try {
+    let current = await store();
+    await writeRelation(relation, plaintext(current.address));
+    const { args } = await agentArgs(node);
+    sidecar = await Sidecar.start(
+      [
+        ...["--relation", relation, "--agent", agent, "--state-dir", join(dir, "state")],
+        ...["--debounce-ms", "10", "--", ...args],
+      ],
+      {},
+      { watchStatus: false },
+    );
+    await until("the first store's profiles", async () => (await current.nodes()).includes(node));
+    const ttp: number[] = [];
+    const gaps: number[] = [];
+    for (let i = 0; i < changes; i++) {
+      const next = await store();
+      // A few seconds of profiling in the current store first, as in a real move.
+      await sleep(PROFILING_PERIOD_MS);
+      const written = performance.now();
+      await writeRelation(relation, plaintext(next.address));
+      await until(`profiles in store ${i + 1}`, async () => (await next.nodes()).includes(node));
+      ttp.push(performance.now() - written);
+      const last = await sampleTime(current, node, "last");
+      const first = await sampleTime(next, node, "first");
+      if (last !== undefined && first !== undefined) gaps.push(first - last);
+      await current.stop();
+      stores.splice(stores.indexOf(current), 1);
+      current = next;
+    }
+    const crashes = await crashToRunning(sidecar, 3);
+    return { ttp, gaps, crashes };
+  } finally {
+    await sidecar?.stop();
+    await Promise.all(stores.map((s) => s.stop()));
+  }
+}
+
+/** SIGKILL to the running agent's worker → a new agent RUNNING (its backoff included). */
+async function crashToRunning(sidecar: Sidecar, times: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < times; i++) {
+    const before = (await sidecar.status()).agent?.pid ?? 0;
+    const worker = allPids().find(
+      (pid) =>
+        cmdline(pid)?.at(-1) === WORKER_FLAG && cmdline(pid)?.includes("--node=bench-sidecar"),
+    );
+    if (worker === undefined) throw new Error("no worker to kill");
+    const killed = performance.now();
+    process.kill(worker, "SIGKILL");
+    await until("running again", async () => {
+      const s = await sidecar.status();
+      return (
+        s.agent?.state === AgentState.RUNNING && s.agent.pid !== before && s.phase === Phase.RUNNING
+      );
+    });
+    out.push(Math.round(performance.now() - killed));
+  }
+  return out;
+}
+
+export async function measureProfiling(changes: number): Promise<ProfilingResult> {
+  const agent = realAgentBinary();
+  if (agent === undefined) return { missing: "no parca-agent test build: run npm run peers" };
+  try {
+    parcaBinary();
+  } catch (err) {
+    return { missing: (err as Error).message };
+  }
+  const dir = await mkdtemp(join(tmpdir(), "parca-agent-sidecar-profiling-"));
+  const load = startLoad();
+  try {
+    const alone = percentiles(await baseline(agent, dir, changes));
+    const { ttp, gaps, crashes } = await underSidecar(agent, dir, changes);
+    const time = percentiles(ttp);
+    const gap = percentiles(gaps);
+    return {
+      baseline_ms: alone,
+      time_to_profiling_ms: time,
+      time_to_profiling_ratio: ratio(time.p50, alone.p50),
+      gap_ms: gap,
+      gap_ratio: ratio(gap.p50, alone.p50),
+      crash_to_running_ms: crashes,
+    };
+  } finally {
+    load.kill("SIGKILL");
+    await rm(dir, { recursive: true, force: true });
+  }
+}
