@@ -79,6 +79,9 @@ async function baseline(agent: string, dir: string, runs: number): Promise<numbe
       );
       await until(`${node}'s first profile`, async () => (await store.nodes()).includes(node));
       times.push(performance.now() - started);
+      console.error(
+        `  agent alone ${i + 1}: first profile after ${Math.round(times.at(-1) ?? 0)} ms`,
+      );
       const exited = new Promise((resolve) => child.once("exit", resolve));
       const worker = allPids().find((pid) => cmdline(pid)?.at(-1) === WORKER_FLAG);
       process.kill(worker ?? -(child.pid as number), "SIGTERM");
@@ -123,6 +126,9 @@ async function underSidecar(agent: string, dir: string, changes: number) {
       await writeRelation(relation, plaintext(next.address));
       await until(`profiles in store ${i + 1}`, async () => (await next.nodes()).includes(node));
       ttp.push(performance.now() - written);
+      console.error(
+        `  change ${i + 1}: profiles in the new store after ${Math.round(ttp.at(-1) ?? 0)} ms`,
+      );
       const last = await sampleTime(current, node, "last");
       const first = await sampleTime(next, node, "first");
       if (last !== undefined && first !== undefined) gaps.push(first - last);
@@ -143,13 +149,18 @@ async function crashToRunning(sidecar: Sidecar, times: number): Promise<number[]
   const out: number[] = [];
   for (let i = 0; i < times; i++) {
     const before = (await sidecar.status()).agent?.pid ?? 0;
-    const worker = allPids().find(
-      (pid) =>
-        cmdline(pid)?.at(-1) === WORKER_FLAG && cmdline(pid)?.includes("--node=bench-sidecar"),
-    );
-    if (worker === undefined) throw new Error("no worker to kill");
+    const isWorker = (pid: number) => {
+      const argv = cmdline(pid);
+      return argv?.at(-1) === WORKER_FLAG && argv.includes("--node=bench-sidecar");
+    };
+    // The new agent re-executes itself once its dial succeeded.
+    let worker: number | undefined;
+    await until("the agent's worker", async () => {
+      worker = allPids().find(isWorker);
+      return worker !== undefined;
+    });
     const killed = performance.now();
-    process.kill(worker, "SIGKILL");
+    process.kill(worker as number, "SIGKILL");
     await until("running again", async () => {
       const s = await sidecar.status();
       return (
