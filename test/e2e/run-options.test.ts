@@ -58,6 +58,15 @@ describe("run options", () => {
     expect((await runCli(["run", "--relation", relation, "--restart-command", "a 'b"])).code).toBe(
       2,
     );
+    // v0.41.0 reads --config-path only for relabel_configs: its agent would start with no store.
+    const yaml = (version: string) => [
+      ...["run", "--relation", relation, "--mode", "external", "--flags-file", join(dir, "f")],
+      ...["--flags-format", "yaml", "--agent-process", "parca-agent", "--on-remove", "keep"],
+      ...["--agent-version", version],
+    ];
+    const old = await runCli(yaml("v0.41.0"));
+    expect(old.code).toBe(2);
+    expect(old.stderr).toContain("needs parca-agent v0.41.1 or later");
 
     await writeFile(join(dir, "file"), "");
     const badState = await spawnCli([

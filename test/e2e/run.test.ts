@@ -255,6 +255,25 @@ describe("run, end to end", () => {
     expect(malformed.agent?.restarts).toBe(0);
   });
 
+  it("learns the agent's version from `<agent> --version` and probes the RPC that version writes with", async () => {
+    const e = await env();
+    const s1 = await store({ writeArrow: false }); // a store only an agent before v0.48 can use
+    const sc = await sidecar(e, [], { STANDIN_VERSION: "v0.41.0" });
+    await writeRelation(e.relation, plaintext(s1.address));
+    const running = await sc.waitStatus("RUNNING", (s) => s.phase === Phase.RUNNING);
+    expect(running.lastCheck).toMatchObject({ ok: true, writeRpc: "Write" });
+    expect(running.lastCheck?.writeRpcReason).toContain("v0.41.0");
+    expect(sc.logs().find((l) => l.event === "agent_version")).toMatchObject({
+      version: "v0.41.0",
+      from: "--version",
+    });
+    // An unversioned build says nothing: the newest agent is assumed, which needs WriteArrow.
+    const unknown = await sidecar(await env());
+    expect(unknown.logs().find((l) => l.event === "agent_version")).toMatchObject({
+      version: "unknown",
+    });
+  });
+
   it("stops the agent when the relation is removed: NOT_SERVING, WAITING_FOR_RELATION", async () => {
     const e = await env();
     const s1 = await store();
