@@ -28,7 +28,9 @@ export type ProfilingResult =
       readonly time_to_profiling_ratio: number;
       readonly gap_ms: Percentiles;
       readonly gap_ratio: number;
+      /** Worker SIGKILLed → a new agent RUNNING, and the part of it beyond the backoff. */
       readonly crash_to_running_ms: readonly number[];
+      readonly crash_beyond_backoff_ms: readonly number[];
     };
 
 /** Polls until `done` holds; throws after `timeoutMs`. */
@@ -110,7 +112,8 @@ async function underSidecar(agent: string, dir: string, changes: number) {
     sidecar = await Sidecar.start(
       [
         ...["--relation", relation, "--agent", agent, "--state-dir", join(dir, "state")],
-        ...["--debounce-ms", "10", "--", ...args],
+        // A killed worker is a crash, not a crash loop of a new config to roll back.
+        ...["--debounce-ms", "10", "--min-uptime-ms", "1000", "--", ...args],
       ],
       {},
       { watchStatus: false },
@@ -145,8 +148,9 @@ async function underSidecar(agent: string, dir: string, changes: number) {
 }
 
 /** SIGKILL to the running agent's worker → a new agent RUNNING (its backoff included). */
-async function crashToRunning(sidecar: Sidecar, times: number): Promise<number[]> {
-  const out: number[] = [];
+async function crashToRunning(sidecar: Sidecar, times: number) {
+  const total: number[] = [];
+  const beyond: number[] = [];
   for (let i = 0; i < times; i++) {
     const before = (await sidecar.status()).agent?.pid ?? 0;
     const isWorker = (pid: number) => {
@@ -167,9 +171,12 @@ async function crashToRunning(sidecar: Sidecar, times: number): Promise<number[]
         s.agent?.state === AgentState.RUNNING && s.agent.pid !== before && s.phase === Phase.RUNNING
       );
     });
-    out.push(Math.round(performance.now() - killed));
+    const ms = Math.round(performance.now() - killed);
+    const exits = sidecar.logs().filter((l) => l.event === "agent_exited");
+    total.push(ms);
+    beyond.push(ms - Number(exits.at(-1)?.restartInMs ?? 0));
   }
-  return out;
+  return { total, beyond };
 }
 
 export async function measureProfiling(changes: number): Promise<ProfilingResult> {
@@ -193,7 +200,8 @@ export async function measureProfiling(changes: number): Promise<ProfilingResult
       time_to_profiling_ratio: ratio(time.p50, alone.p50),
       gap_ms: gap,
       gap_ratio: ratio(gap.p50, alone.p50),
-      crash_to_running_ms: crashes,
+      crash_to_running_ms: crashes.total,
+      crash_beyond_backoff_ms: crashes.beyond,
     };
   } finally {
     load.kill("SIGKILL");
