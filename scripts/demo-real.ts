@@ -13,7 +13,6 @@ import { agentArgs, NO_AGENT, realAgentBinary } from "../test/support/real-agent
 import { plaintext, writeRelation } from "../test/support/relation.js";
 import { Sidecar } from "../test/support/sidecar.js";
 
-const NODE = "demo-node";
 const started = performance.now();
 const at = () => `${((performance.now() - started) / 1000).toFixed(1)} s`;
 
@@ -43,7 +42,7 @@ async function demo(agent: string, dir: string, cleanup: (() => Promise<unknown>
   const stores = { A: a, B: b };
   console.log(`Parca v0.28.0 servers on loopback: A ${a.address}, B ${b.address}`);
   const relation = join(dir, "parca-store.json");
-  const { args } = await agentArgs(NODE);
+  const { args, node } = await agentArgs("demo-node");
   const sc = await Sidecar.start([
     ...["--relation", relation, "--agent", agent, "--state-dir", join(dir, "state")],
     ...["--debounce-ms", "50", "--", ...args],
@@ -62,7 +61,7 @@ async function demo(agent: string, dir: string, cleanup: (() => Promise<unknown>
     if (target) {
       await waitFor(
         `profiles in ${target.address}`,
-        async () => (await target.nodes()).includes(NODE),
+        async () => (await target.nodes()).includes(node),
         120_000,
       );
       console.log(`  [${at()}] the agent's first profile is queryable in ${target.address}`);

@@ -71,8 +71,7 @@ async function baseline(agent: string, dir: string, runs: number): Promise<numbe
   const times: number[] = [];
   try {
     for (let i = 0; i < runs; i++) {
-      const node = `bench-alone-${i}`;
-      const { args } = await agentArgs(node);
+      const { args, node } = await agentArgs(`bench-alone-${i}`);
       const started = performance.now();
       const child = spawn(
         agent,
@@ -102,13 +101,12 @@ async function underSidecar(agent: string, dir: string, changes: number) {
     stores.push(s);
     return s;
   };
-  const node = "bench-sidecar";
   const relation = join(dir, "relation.json");
   let sidecar: Sidecar | undefined;
   try {
     let current = await store();
     await writeRelation(relation, plaintext(current.address));
-    const { args } = await agentArgs(node);
+    const { args, node } = await agentArgs("bench-sidecar");
     sidecar = await Sidecar.start(
       [
         ...["--relation", relation, "--agent", agent, "--state-dir", join(dir, "state")],
@@ -139,7 +137,7 @@ async function underSidecar(agent: string, dir: string, changes: number) {
       stores.splice(stores.indexOf(current), 1);
       current = next;
     }
-    const crashes = await crashToRunning(sidecar, 3);
+    const crashes = await crashToRunning(sidecar, node, 3);
     return { ttp, gaps, crashes };
   } finally {
     await sidecar?.stop();
@@ -148,14 +146,14 @@ async function underSidecar(agent: string, dir: string, changes: number) {
 }
 
 /** SIGKILL to the running agent's worker → a new agent RUNNING (its backoff included). */
-async function crashToRunning(sidecar: Sidecar, times: number) {
+async function crashToRunning(sidecar: Sidecar, node: string, times: number) {
   const total: number[] = [];
   const beyond: number[] = [];
   for (let i = 0; i < times; i++) {
     const before = (await sidecar.status()).agent?.pid ?? 0;
     const isWorker = (pid: number) => {
       const argv = cmdline(pid);
-      return argv?.at(-1) === WORKER_FLAG && argv.includes("--node=bench-sidecar");
+      return argv?.at(-1) === WORKER_FLAG && argv.includes(`--node=${node}`);
     };
     // The new agent re-executes itself once its dial succeeded.
     let worker: number | undefined;

@@ -118,7 +118,7 @@ describe(`the real parca-agent ${AGENT_VERSION}`, () => {
       const [a, b] = [await parca(), await parca()];
       const relation = join(await tempDir(), "relation.json");
       await writeRelation(relation, plaintext(a.address));
-      const { args } = await agentArgs("real-node-1");
+      const { args } = await agentArgs("node-1");
       const sc = await sidecar(relation, [], args);
       const onA = await expectStatus(
         sc,
@@ -196,7 +196,7 @@ describe(`the real parca-agent ${AGENT_VERSION}`, () => {
       const relation = join(await tempDir(), "relation.json");
       await writeRelation(relation, tls(ingress.address, "right-token-1"));
       // The agent trusts the CA through the node's roots (SSL_CERT_FILE), as the check does.
-      const flag = await sidecar(relation, [], (await agentArgs("real-flag")).args, {
+      const flag = await sidecar(relation, [], (await agentArgs("flag")).args, {
         SSL_CERT_FILE: caFile,
       });
       const running = await expectStatus(
@@ -217,7 +217,7 @@ describe(`the real parca-agent ${AGENT_VERSION}`, () => {
       const file = await sidecar(
         relation,
         ["--token-mode", "file"],
-        (await agentArgs("real-file")).args,
+        (await agentArgs("file")).args,
         { SSL_CERT_FILE: caFile },
       );
       const viaFile = await expectStatus(file, "RUNNING with the token file", (s) => {
@@ -236,7 +236,7 @@ describe(`the real parca-agent ${AGENT_VERSION}`, () => {
         `    location = ${write} { if ($http_authorization != "Bearer write-token-3") { return 403; } grpc_pass grpc://${a.address}; }`,
       );
       await writeRelation(relation, tls(guarded.ingress.address, "other-token-4"));
-      const refused = await sidecar(relation, [], (await agentArgs("real-guarded")).args, {
+      const refused = await sidecar(relation, [], (await agentArgs("guarded")).args, {
         SSL_CERT_FILE: guarded.caFile,
       });
       const refusal = await expectStatus(refused, "refused", (s) => s.lastCheck?.ok === false);
@@ -262,7 +262,7 @@ describe(`the real parca-agent ${AGENT_VERSION}`, () => {
       const sc = await sidecar(
         relation,
         ["--ca-file", caFile, "--delivery-timeout-ms", "25000"],
-        (await agentArgs("real-ca")).args,
+        (await agentArgs("ca")).args,
       );
       await expectStatus(sc, "DELIVERING on a", (s) => {
         return s.applied?.address === a.address && s.delivery?.state === DeliveryState.DELIVERING;
@@ -301,7 +301,7 @@ describe(`the real parca-agent ${AGENT_VERSION}`, () => {
       );
       const relation = join(await tempDir(), "relation.json");
       await writeRelation(relation, tls(ingress.address, "a-token-6"));
-      const { args } = await agentArgs("real-crash");
+      const { args } = await agentArgs("crash");
       const sc = await sidecar(relation, [], [...args, "--tracers=bogus"], {
         SSL_CERT_FILE: caFile,
       });
@@ -363,7 +363,7 @@ describe(`the real parca-agent ${AGENT_VERSION}`, () => {
           "--on-remove",
           "keep",
         ],
-        (await agentArgs("real-external")).args,
+        (await agentArgs("external")).args,
       );
       await expectStatus(sc, "RUNNING on a", (s) => {
         return s.phase === Phase.RUNNING && s.applied?.address === a.address;

@@ -29,12 +29,15 @@ export const NO_AGENT = `no parca-agent ${AGENT_VERSION} test build: set PARCA_A
  * The agent's base arguments for a test: its own metrics port, a node name, nothing beyond
  * loopback — ending in bare booleans, as operators write them.
  */
-export async function agentArgs(node: string): Promise<{ args: string[]; metricsPort: number }> {
+export async function agentArgs(
+  name: string,
+): Promise<{ args: string[]; metricsPort: number; node: string }> {
   const metricsPort = await freePort();
   return {
     metricsPort,
+    node: `${TEST_NODE.slice("--node=".length)}${name}`,
     args: [
-      `--node=${node}`,
+      `${TEST_NODE}${name}`,
       `--http-address=127.0.0.1:${metricsPort}`,
       "--analytics-opt-out",
       "--debuginfo-upload-disable",
@@ -42,18 +45,25 @@ export async function agentArgs(node: string): Promise<{ args: string[]; metrics
   };
 }
 
-/** Live processes of the real agent binary (parents and workers). */
-export function realAgentProcesses(): number[] {
+/** Every node name the tests give their agents starts so (`agentArgs`). */
+const TEST_NODE = "--node=real-";
+
+/**
+ * Live processes of the real agent binary that a test started (parents and workers), as
+ * "pid --node=…": a bench or a person's own agent on the same machine is not the tests'.
+ */
+export function realAgentProcesses(): string[] {
   const binary = realAgentBinary();
   if (binary === undefined) return [];
-  const found: number[] = [];
+  const found: string[] = [];
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const stat = readFileSync(`/proc/${name}/stat`, "utf8");
       if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue;
-      if (readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0")[0] === binary)
-        found.push(Number(name));
+      const argv = readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0");
+      const node = argv.find((a) => a.startsWith(TEST_NODE));
+      if (argv[0] === binary && node) found.push(`${name} ${node}`);
     } catch {
       // gone meanwhile
     }
@@ -62,11 +72,11 @@ export function realAgentProcesses(): number[] {
 }
 
 /** For afterEach: kills real agents a test left behind, and reports them. */
-export async function strayRealAgents(): Promise<number[]> {
+export async function strayRealAgents(): Promise<string[]> {
   const left = realAgentProcesses();
-  for (const pid of left) {
+  for (const found of left) {
     try {
-      process.kill(pid, "SIGKILL");
+      process.kill(Number.parseInt(found, 10), "SIGKILL");
     } catch {
       // gone
     }
