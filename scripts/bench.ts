@@ -21,6 +21,7 @@ import {
   type Run,
 } from "./bench/sidecar-runs.js";
 import { measureSteadyState } from "./bench/steady.js";
+import { measureWrapper, WRAPPED_AGENT, WRAPPED_ARGS } from "./bench/wrapper.js";
 
 const quick = process.env.BENCH_QUICK === "1";
 const DEBOUNCE_MS = 10;
@@ -33,14 +34,20 @@ const N = {
   idleS: quick ? 5 : 30,
   steadyS: quick ? 10 : 30,
   profiling: 5,
+  wrapper: quick ? 60 : 100,
 };
 
 /** The sidecar supervising the stand-in agent, running the first store's config. */
-async function startSidecar(dir: string, stores: readonly [string, string]): Promise<Run> {
+async function startSidecar(
+  dir: string,
+  stores: readonly [string, string],
+  agent = AGENT,
+  extra: readonly string[] = [],
+): Promise<Run> {
   const relation = join(dir, "relation.json");
   const record = new AgentRecord(join(dir, "agent.record"));
   try {
-    return await startedSidecar(dir, stores, relation, record);
+    return await startedSidecar(dir, stores, relation, record, agent, extra);
   } catch (err) {
     record.close();
     throw err;
@@ -52,12 +59,14 @@ async function startedSidecar(
   stores: readonly [string, string],
   relation: string,
   record: AgentRecord,
+  agent: string,
+  extra: readonly string[],
 ): Promise<Run> {
   await writeRelation(relation, plaintext(stores[0]));
   const sidecar = await Sidecar.start(
     [
-      ...["--relation", relation, "--agent", AGENT, "--state-dir", join(dir, "state")],
-      ...["--debounce-ms", String(DEBOUNCE_MS)],
+      ...["--relation", relation, "--agent", agent, "--state-dir", join(dir, "state")],
+      ...["--debounce-ms", String(DEBOUNCE_MS), ...extra],
     ],
     { STANDIN_RECORD: record.path },
     { watchStatus: false },
@@ -86,6 +95,13 @@ async function main(): Promise<number> {
     await run.sidecar.stop();
     run.record.close();
     run = undefined;
+    console.error(`a wrapper that does not exec: ${N.wrapper} changes, 3 leader kills…`);
+    const wrappedDir = await mkdtemp(join(dir, "wrapped-"));
+    run = await startSidecar(wrappedDir, pair, WRAPPED_AGENT, WRAPPED_ARGS);
+    const wrapper = await measureWrapper(run, N.wrapper, 3);
+    await run.sidecar.stop();
+    run.record.close();
+    run = undefined;
     console.error(`do-it-yourself loops: ${N.reaction} changes each…`);
     const diy = await measureLoop({ kind: "inotify", reader: "grep" }, dir, pair, N.reaction);
     const diyLean = await measureLoop({ kind: "inotify", reader: "bash" }, dir, pair, N.reaction);
@@ -104,7 +120,7 @@ async function main(): Promise<number> {
     const profiling = await measureProfiling(N.profiling);
     const measured = { quick, debounceMs: DEBOUNCE_MS, reaction, diy, diyLean };
     const loops = { nodeQuiet, nodeImmediate };
-    const all = { ...measured, ...loops, burst, idle, soak, checks, steady, profiling };
+    const all = { ...measured, ...loops, burst, idle, soak, checks, steady, profiling, wrapper };
     return report(all) ? 0 : 1;
   } finally {
     await run?.sidecar.stop();

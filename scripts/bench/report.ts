@@ -5,6 +5,7 @@ import { PROFILING_PERIOD_MS, type ProfilingResult } from "./profiling.js";
 import type { measureBurst, measureIdle, measureSoak } from "./sidecar-runs.js";
 import { type Percentiles, ratio } from "./stats.js";
 import type { measureSteadyState } from "./steady.js";
+import type { WrapperResult } from "./wrapper.js";
 
 export interface Measured {
   readonly quick: boolean;
@@ -22,6 +23,7 @@ export interface Measured {
   readonly checks: Awaited<ReturnType<typeof measureChecks>>;
   readonly steady: Awaited<ReturnType<typeof measureSteadyState>>;
   readonly profiling: ProfilingResult;
+  readonly wrapper: WrapperResult;
 }
 
 /** Time to profiling's targets; none when the real binaries are missing (the JSON says so). */
@@ -49,6 +51,8 @@ export function report(m: Measured): boolean {
     soak_no_fd_growth: m.soak.fd_growth <= 0,
     check_tls_p50_le_10ms: m.checks.tls.p50 <= 10,
     steady_state_no_store_calls: m.steady.per_node_per_hour === 0,
+    wrapper_restart_p50_le_2x: m.wrapper.restart_ms.p50 <= 2 * m.reaction.p50,
+    wrapper_crash_le_backoff_plus_100ms: m.wrapper.crash_beyond_backoff_ms.every((ms) => ms < 100),
     ...profilingTargets(m.profiling),
   };
   const result = {
@@ -72,6 +76,7 @@ export function report(m: Measured): boolean {
     check_ms: m.checks,
     steady_state: m.steady,
     real_agent_profiling: m.profiling,
+    wrapper: m.wrapper,
     targets,
     ok: Object.values(targets).every(Boolean),
   };
@@ -104,6 +109,16 @@ export function report(m: Measured): boolean {
   row("check plaintext / TLS", checks, "TLS p50 ≤ 10 ms", targets.check_tls_p50_le_10ms);
   const steady = `${m.steady.store_calls} in ${m.steady.window_s} s (${m.steady.per_node_per_hour}/node/h)`;
   row("store calls, delivering", steady, "0", targets.steady_state_no_store_calls);
+  const wr = m.wrapper;
+  const wrRatio = `${p(wr.restart_ms)} (${ratio(wr.restart_ms.p50, m.reaction.p50)}×)`;
+  row("restart behind a wrapper", wrRatio, "p50 ≤ 2× the above", targets.wrapper_restart_p50_le_2x);
+  const wrCrash = `${wr.crash_beyond_backoff_ms.join(", ")} ms past backoff`;
+  row(
+    "wrapper SIGKILLed → running",
+    wrCrash,
+    "< 100 ms",
+    targets.wrapper_crash_le_backoff_plus_100ms,
+  );
   const prof = m.profiling;
   if ("missing" in prof) {
     row("time to profiling (real)", "not measured", prof.missing, false);
