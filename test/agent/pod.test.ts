@@ -1,7 +1,7 @@
 // The pod's agent is found by name, by the flags file it reads, and by the pod's cgroup; the
 // options that make no sense with it are refused; the operator's base config is kept.
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { parse } from "yaml";
@@ -40,6 +40,10 @@ describe("--agent-process", () => {
   it("matches argv[0] and --config-path; the worker is not a second match; the pod's cgroup decides", async () => {
     const dir = await tempDir();
     const file = join(dir, "agent.yaml");
+    // The stand-in's worker reads its --config-path at start: with no file it would exit at once
+    // and take its parent with it, so the matches would only be seen by luck.
+    writeFileSync(file, "{}\n");
+    writeFileSync(join(dir, "other.yaml"), "{}\n");
     const pid = agent([`--config-path=${file}`]);
     agent([`--config-path=${join(dir, "other.yaml")}`]);
     agent([`--config-path=${file}`], "not-the-agent");
