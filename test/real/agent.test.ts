@@ -13,9 +13,9 @@ import {
   type Status,
 } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
 import { makePki } from "../support/certs.js";
-import { afterTest, cleanUpAfterEach, startSidecar } from "../support/e2e.js";
+import { afterTest, cleanUpAfterEach, startParca, startSidecar } from "../support/e2e.js";
 import { type Ingress, startNginx } from "../support/ingress.js";
-import { RealParca } from "../support/parca.js";
+import type { RealParca } from "../support/parca.js";
 import { waitFor } from "../support/procs.js";
 import {
   AGENT_VERSION,
@@ -47,11 +47,7 @@ afterEach(async () => {
 cleanUpAfterEach();
 const pki = makePki();
 
-async function parca(): Promise<RealParca> {
-  const server = await RealParca.start(await tempDir("pas-parca-"));
-  afterTest(() => server.stop());
-  return server;
-}
+const parca = startParca;
 
 /** Waits for a status, failing at once if the agent could not load its eBPF tracer. */
 function expectStatus(

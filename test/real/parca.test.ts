@@ -8,9 +8,8 @@ import { describe, expect, it } from "vitest";
 import { Phase } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
 import { makePki } from "../support/certs.js";
 import { spawnCli } from "../support/cli.js";
-import { afterTest, cleanUpAfterEach, startSidecar } from "../support/e2e.js";
+import { afterTest, cleanUpAfterEach, startParca, startSidecar } from "../support/e2e.js";
 import { startNginx } from "../support/ingress.js";
-import { RealParca } from "../support/parca.js";
 import { standinRun, waitFor } from "../support/procs.js";
 import { plaintext, writeRelation } from "../support/relation.js";
 import { tempDir } from "../support/tmp.js";
@@ -18,11 +17,7 @@ import { tempDir } from "../support/tmp.js";
 cleanUpAfterEach();
 const pki = makePki();
 
-async function parca(): Promise<RealParca> {
-  const server = await RealParca.start(await tempDir("pas-parca-"));
-  afterTest(() => server.stop());
-  return server;
-}
+const parca = startParca;
 
 async function relationFile(bag: Record<string, string>): Promise<string> {
   const path = join(await tempDir(), "relation.json");

@@ -1,7 +1,9 @@
 import { afterEach, expect } from "vitest";
+import { RealParca } from "./parca.js";
 import { strayAgents } from "./procs.js";
 import { Sidecar } from "./sidecar.js";
 import { TestStore, type TestStoreOptions } from "./store.js";
+import { tempDir } from "./tmp.js";
 
 const stops: (() => Promise<unknown>)[] = [];
 
@@ -26,6 +28,13 @@ export async function startStore(options: TestStoreOptions = {}): Promise<TestSt
   const s = await TestStore.start(options);
   afterTest(() => s.stop());
   return s;
+}
+
+/** A real Parca server on loopback (test/support/parca.ts), stopped after the test. */
+export async function startParca(): Promise<RealParca> {
+  const server = await RealParca.start(await tempDir("pas-parca-"));
+  afterTest(() => server.stop());
+  return server;
 }
 
 /** The real `run` process, stopped after the test. */

@@ -8,12 +8,17 @@ import { freePort, type Ingress, runListening } from "./ingress.js";
 
 export const PARCA_VERSION = "v0.28.0";
 
+/** Where scripts/peers.sh builds the real peers (PARCA_SIDECAR_PEERS, else the user's cache). */
+export function peersCache(): string {
+  return (
+    process.env.PARCA_SIDECAR_PEERS ??
+    join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "parca-agent-sidecar", "peers")
+  );
+}
+
 /** Where scripts/peers.sh put the server; the suite fails (never skips) when it is missing. */
 export function parcaBinary(): string {
-  const cache =
-    process.env.PARCA_SIDECAR_PEERS ??
-    join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "parca-agent-sidecar", "peers");
-  const binary = join(cache, `parca-${PARCA_VERSION}`, "parca");
+  const binary = join(peersCache(), `parca-${PARCA_VERSION}`, "parca");
   if (!existsSync(binary))
     throw new Error(`no Parca server at ${binary}: run "npm run peers" (the test command does)`);
   return binary;

@@ -2,19 +2,12 @@
 // into a cache outside the repository), run on loopback only: --analytics-opt-out,
 // --debuginfo-upload-disable, no KUBERNETES_SERVICE_HOST, its own --http-address port.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "./ingress.js";
+import { peersCache } from "./parca.js";
 import { waitFor } from "./procs.js";
 
 export const AGENT_VERSION = "v0.41.0";
-
-function peersCache(): string {
-  return (
-    process.env.PARCA_SIDECAR_PEERS ??
-    join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "parca-agent-sidecar", "peers")
-  );
-}
 
 /** Where scripts/peers.sh put the agent, or undefined when it could not be built here. */
 export function realAgentBinary(): string | undefined {
