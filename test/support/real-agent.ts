@@ -1,8 +1,9 @@
 // The real parca-agent (v0.41.0, a test build made by `npm run peers` from its release source
 // into a cache outside the repository), run on loopback only: --analytics-opt-out,
 // --debuginfo-upload-disable, no KUBERNETES_SERVICE_HOST, its own --http-address port.
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { allPids, cmdline, isLive } from "../../src/agent/proc.js";
 import { freePort } from "./ingress.js";
 import { peersCache } from "./parca.js";
 import { waitFor } from "./procs.js";
@@ -49,17 +50,10 @@ export function realAgentProcesses(): string[] {
   const binary = realAgentBinary();
   if (binary === undefined) return [];
   const found: string[] = [];
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue;
-      const argv = readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0");
-      const node = argv.find((a) => a.startsWith(TEST_NODE));
-      if (argv[0] === binary && node) found.push(`${name} ${node}`);
-    } catch {
-      // gone meanwhile
-    }
+  for (const pid of allPids()) {
+    const argv = cmdline(pid);
+    const node = argv?.find((a) => a.startsWith(TEST_NODE));
+    if (argv?.[0] === binary && node && isLive(pid)) found.push(`${pid} ${node}`);
   }
   return found;
 }
