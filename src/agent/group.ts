@@ -33,6 +33,11 @@ function alive(pgid: number, thorough: boolean): boolean {
   return thorough ? groupMembers(pgid).length > 0 : true;
 }
 
+/** Whether anything of the group is still there once its leader (our child) has been reaped. */
+export function groupRemains(pgid: number): boolean {
+  return pgid > 1 && signalGroup(pgid, 0);
+}
+
 /**
  * Polls until `done()` holds (true) or `until` passes (false): quickly at first, then every
  * POLL_MS, and at once when `wake` settles (our own child's exit is the usual last event).

@@ -7,7 +7,7 @@ import type { Secrets } from "../log.js";
 import type { Problem } from "../problem.js";
 import { agentEnv, type Child, readAgentOutput, spawnAgent, startFailure } from "./child.js";
 import { redactArgv } from "./flags.js";
-import { stopAgentGroup } from "./group.js";
+import { groupRemains, stopAgentGroup } from "./group.js";
 import { logSink, type OutputSink } from "./output.js";
 import { Pidfile } from "./pidfile.js";
 import { identify } from "./proc.js";
@@ -160,19 +160,23 @@ export class Supervisor implements Runner {
             return;
           }
           const uptimeMs = Date.now() - startedAt.getTime();
-          // Its last lines (a panic) are read first, unless a live worker holds the pipes.
-          void Promise.race([done, sleep(OUTPUT_GRACE_MS)]).then(() => {
-            const exit: ExitInfo = {
-              code: code ?? -1,
-              signal: signal ?? "",
-              at: new Date(),
-              stderrTail: [...this.stderrTail],
-              ...(child.stopping ? { planned: true } : {}),
-            };
-            if (this.child === child) this.child = undefined;
-            this.lastExit = exit;
-            if (!child.stopping) this.onCrash(child, exit, uptimeMs, launch);
-          });
+          // Its last lines (a panic) are read first, unless what is left of its group holds
+          // the pipes: then they end only once that is stopped, which must not wait.
+          const held = groupRemains(child.pgid);
+          void (held ? Promise.resolve() : Promise.race([done, sleep(OUTPUT_GRACE_MS)])).then(
+            () => {
+              const exit: ExitInfo = {
+                code: code ?? -1,
+                signal: signal ?? "",
+                at: new Date(),
+                stderrTail: [...this.stderrTail],
+                ...(child.stopping ? { planned: true } : {}),
+              };
+              if (this.child === child) this.child = undefined;
+              this.lastExit = exit;
+              if (!child.stopping) this.onCrash(child, exit, uptimeMs, launch);
+            },
+          );
         }),
       ),
       done,

@@ -2,8 +2,8 @@ import { createServer } from "node:http";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { AgentSnapshot } from "../agent/runner.js";
 import { joinHostPort, splitHostPort } from "../core/host-port.js";
+import type { DeliveryView } from "../loop/state.js";
 import type { ReconcileObserver } from "../reconcile/options.js";
-import type { DeliveryView } from "../reconcile/state.js";
 import type { Listening } from "./server.js";
 
 /** Why a config is rolled back; each series exists from the start, at 0. */

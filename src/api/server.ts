@@ -19,8 +19,8 @@ import {
   StatusSchema,
   WatchStatusResponseSchema,
 } from "../gen/parca/sidecar/v1/sidecar_pb.js";
-import { checkResultMessage } from "../messages.js";
 import type { CheckResult } from "../store/check.js";
+import { checkResultMessage } from "./messages.js";
 import { serviceDefinition } from "./service-definition.js";
 
 /** What the API serves; the loop provides it. */

@@ -1,29 +1,12 @@
-import { readFileSync } from "node:fs";
+import { checkResultMessage, toJson } from "../api/messages.js";
 import { CheckResultSchema } from "../gen/parca/sidecar/v1/sidecar_pb.js";
 import { Secrets, scrubValues } from "../log.js";
-import { checkResultMessage, toJson } from "../messages.js";
 import { storeChecker } from "../reconcile/checker.js";
 import { resolveSources } from "../relation/sources.js";
 import { type CheckResult, failedCheck } from "../store/check.js";
 import { diagnose } from "../store/diagnosis.js";
-import { pemCertificates } from "../store/roots.js";
+import { validateCaFile } from "./ca-file.js";
 import { type Options, UsageError } from "./options.js";
-
-/** Refuses a --ca-file that cannot serve: better a usage error now than a TLS failure later. */
-export function validateCaFile(path: string | undefined): string | undefined {
-  if (path === undefined) return undefined;
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (err) {
-    throw new UsageError(
-      `--ca-file ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? "error"})`,
-    );
-  }
-  if (pemCertificates(text).length === 0)
-    throw new UsageError(`--ca-file ${path}: holds no PEM certificate`);
-  return path;
-}
 
 /** The short human summary `check` prints on a terminal. */
 export function humanCheck(result: CheckResult): string {

@@ -1,8 +1,8 @@
 import { resolve } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { redactArgv, renderFlags, type TokenMode } from "../agent/flags.js";
+import { problemMessage, storeMessage, toJson } from "../api/messages.js";
 import { RenderResultSchema } from "../gen/parca/sidecar/v1/sidecar_pb.js";
-import { problemMessage, storeMessage, toJson } from "../messages.js";
 import { resolveSources } from "../relation/sources.js";
 import type { Options } from "./options.js";
 

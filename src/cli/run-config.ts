@@ -7,8 +7,8 @@ import { splitHostPort } from "../core/host-port.js";
 import { olderThan, parseVersion } from "../core/version.js";
 import { metricsUrlFromArgs } from "../delivery/scrape.js";
 import type { LogFormat } from "../log.js";
-import type { OnRemove, Unverified } from "../reconcile/state.js";
-import { validateCaFile } from "./check.js";
+import type { OnRemove, Unverified } from "../loop/state.js";
+import { validateCaFile } from "./ca-file.js";
 import { type LOG_LEVELS, type Options, UsageError } from "./options.js";
 
 /** Every `run` setting, validated once, defaults filled in, units in names. */

@@ -1,7 +1,6 @@
 // What `run` prepares before its loop starts: the state dir (locked), the runner for the mode,
 // the secrets the operator handed the agent, the trust store, the delivery marker.
-import { access, mkdir, readFile, realpath, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readFile, realpath, rm, writeFile } from "node:fs/promises";
 import { ExternalRunner } from "../agent/external.js";
 import { FlagsFormatError, parseConfigBase } from "../agent/flags-file.js";
 import { AgentLocator } from "../agent/locate.js";
@@ -10,11 +9,9 @@ import { Supervisor } from "../agent/supervisor.js";
 import { errnoOrMessage } from "../core/errors.js";
 import { ENV_TOKEN, FLAG_TOKEN, parseFlags } from "../flag-names.js";
 import type { Logger, Secrets } from "../log.js";
+import { lockStateDir, StateDirLocked } from "../state-dir/lock.js";
 import { secureContextFor } from "../store/tls-context.js";
 import type { RunConfig } from "./run-config.js";
-import { lockStateDir, StateDirLocked } from "./state-lock.js";
-
-const METRICS_SEEN = "agent-metrics-seen";
 
 /** A failure to start: printed on stderr, exit 1. */
 export class StartError extends Error {
@@ -64,19 +61,6 @@ export function warmTrust(config: RunConfig, env: NodeJS.ProcessEnv, log: Logger
       "cannot load the CA certificates",
     );
   }
-}
-
-/** Whether an agent on this state dir ever exported its write counters: a marker file. */
-export function metricsMemory(stateDir: string) {
-  const marker = join(stateDir, METRICS_SEEN);
-  return {
-    seen: () =>
-      access(marker).then(
-        () => true,
-        () => false,
-      ),
-    markSeen: () => writeFile(marker, ""),
-  };
 }
 
 /** Secrets the operator handed the agent directly: scrubbed from every line too. */

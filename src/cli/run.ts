@@ -1,261 +1,150 @@
-import { join } from "node:path";
-import { learnAgentVersion } from "../agent/agent-version.js";
-import { Supervisor } from "../agent/supervisor.js";
 import { type Listening, serve } from "../api/server.js";
-import { DEFAULT_BACKOFF, everyJittered } from "../core/backoff.js";
+import { everyJittered } from "../core/backoff.js";
 import { errnoOrMessage } from "../core/errors.js";
-import { Since } from "../core/since.js";
-import { scrape } from "../delivery/scrape.js";
 import { Phase } from "../gen/parca/sidecar/v1/sidecar_pb.js";
-import { createLogger, Secrets } from "../log.js";
-import { storeChecker } from "../reconcile/checker.js";
-import { PauseFile } from "../reconcile/pause.js";
-import { Reconciler } from "../reconcile/reconciler.js";
-import { RelationReader } from "../reconcile/sources.js";
-import type { DeliveryView } from "../reconcile/state.js";
-import { StateFile } from "../reconcile/state-file.js";
-import { desiredNotRunning, view } from "../reconcile/status.js";
-import { buildStatus } from "../reconcile/status-message.js";
-import { RelationWatcher } from "../reconcile/watch.js";
-import { failedCheck } from "../store/check.js";
-import { diagnose } from "../store/diagnosis.js";
-import { diagnosisCode, nodeName } from "./fleet.js";
 import type { RunConfig } from "./run-config.js";
-import {
-  makeRunner,
-  metricsMemory,
-  operatorSecrets,
-  prepareStateDir,
-  StartError,
-  warmTrust,
-} from "./run-setup.js";
-import { version } from "./version.js";
+import { StartError, warmTrust } from "./run-setup.js";
+import { type Wired, wire } from "./run-wiring.js";
 
 export { StartError } from "./run-setup.js";
 
 /**
  * `run`: watch, check, apply, serve — until SIGTERM/SIGINT, then stop the agent gracefully and
- * resolve with exit code 0.
+ * resolve with exit code 0. What it is made of is put together by `wire`; this is its life.
  */
 export async function runCommand(
   config: RunConfig,
   env: NodeJS.ProcessEnv,
   destination: { write(line: string): unknown },
 ): Promise<number> {
-  const secrets = new Secrets();
-  operatorSecrets(config, env, secrets);
-  const log = createLogger({
-    level: config.logLevel,
-    format: config.logFormat,
-    secrets,
-    destination,
-  });
-  const { real: stateDir, release: unlockStateDir } = await prepareStateDir(config.stateDir);
-  const agentEnv = { ...env };
-  const runner = await makeRunner(config, stateDir, agentEnv, log, secrets).catch(
-    async (err: unknown) => {
-      await unlockStateDir();
-      throw err;
-    },
-  );
-  if (runner instanceof Supervisor) {
-    // A predecessor killed without cleaning up may have left its agent running.
-    await runner.reapPredecessors();
-  }
-  // The version decides which RPC the check probes and whether delivery metrics are expected:
-  // in supervise mode the binary itself says it, unless --agent-version does.
-  const agentVersion =
-    config.agentVersion ??
-    (runner instanceof Supervisor
-      ? await learnAgentVersion(config.agentPath, agentEnv)
-      : undefined);
-  log.info(
-    {
-      event: "agent_version",
-      version: agentVersion ?? "unknown",
-      from: config.agentVersion ? "--agent-version" : agentVersion ? "--version" : "none",
-    },
-    agentVersion
-      ? `parca-agent ${agentVersion}`
-      : "the agent's version is unknown: the newest agent's behaviour is assumed",
-  );
-  // Metrics only when served: their event-loop monitor wakes the process up all the time, and
-  // prom-client alone adds ~5 MB of heap and ~80 ms to every start-up.
-  const metrics = config.metricsListen
-    ? new (await import("../api/metrics.js")).Metrics({
-        agent: () => runner.snapshot(),
-        delivery: (): DeliveryView | undefined => reconciler.state.delivery,
-        phase: (): string => Phase[current().view.phase] ?? "UNSPECIFIED",
-        diagnosis: (): string => diagnosisCode(reconciler.state),
-        heldSeconds: (): number => {
-          const held = desiredNotRunning(reconciler.state) !== undefined;
-          return held ? (Date.now() - heldSince.see(held)) / 1000 : 0;
-        },
-        info: { node: nodeName(config.baseArgs, env), mode: config.mode, version: version() },
-      })
-    : undefined;
-  /** Since when the desired config has (not) been what runs: the fleet's held gauge. */
-  const heldSince = new Since(false);
-  const checker = storeChecker({
-    baseArgs: config.baseArgs,
-    env: agentEnv,
-    timeoutMs: config.checkTimeoutMs,
-    ...(config.caFile ? { caFile: config.caFile } : {}),
-    ...(agentVersion ? { agentVersion } : {}),
-    secrets,
-  });
-  const reconciler = new Reconciler({
-    sources: new RelationReader(config.relations),
-    baseArgs: config.baseArgs,
-    render: { tokenMode: config.tokenMode, stateDir },
-    unverified: config.unverified,
-    onRemove: config.onRemove,
-    removeGraceMs: config.removeGraceMs,
-    minUptimeMs: config.minUptimeMs,
-    retry: DEFAULT_BACKOFF,
-    pauseFile: new PauseFile(join(stateDir, "paused.json")),
-    runner,
-    ...(metrics ? { observer: metrics.observer } : {}),
-    checker,
-    state: new StateFile(stateDir),
-    log: log.child({ component: "reconcile" }),
-    secrets,
-    unsettledSince: () => watcher.unsettledSince,
-    delivery: {
-      url: config.agentMetricsUrl,
-      timeoutMs: config.deliveryTimeoutMs,
-      expected: agentVersion !== undefined,
-      memory: metricsMemory(stateDir),
-      scrape,
-    },
-  });
-  const watcher = new RelationWatcher({
-    paths: config.relations,
-    debounceMs: config.debounceMs,
-    log: log.child({ component: "watch" }),
-    onFirstEvent: () => void reconciler.prefetch(),
-    onChange: (firstEventAt) => void reconciler.trigger(firstEventAt),
-  });
-  const current = () => {
-    const agent = runner.snapshot();
-    return { agent, view: view(reconciler.state, agent, config.onRemove === "keep") };
-  };
-  const startedAt = new Date();
-  /** Since when the phase holds: looked at on every change of the loop (agent events included). */
-  const phaseSince = new Since(current().view.phase, startedAt.getTime());
-  const api = {
-    status: () => {
-      const { agent, view: v } = current();
-      const facts = {
-        version: version(),
-        startedAt,
-        phaseSince: new Date(phaseSince.see(v.phase)),
-      };
-      return buildStatus(reconciler.state, agent, v, watcher.currentProblems(), facts);
-    },
-    alive: () => reconciler.state.work.kind !== "stopped",
-    ready: () => current().view.ready,
-    started: () => runner.snapshot().prepared === true,
-    onChange: (listener: () => void) => reconciler.onChange(listener),
-    checkStore: async () =>
-      (await reconciler.checks.desired(() => void reconciler.trigger())) ??
-      failedCheck("", false, diagnose("NOT_CONFIGURED", { address: "", host: "" })),
-    reload: () => reconciler.reload(),
-    pause: (reason: string) => reconciler.pause(reason),
-    resume: () => reconciler.resume(),
-  };
-
-  const periodic: (() => void)[] = [];
-  const servers: Listening[] = [];
-  let resolveDone: (code: number) => void = () => undefined;
-  const done = new Promise<number>((resolve) => {
-    resolveDone = resolve;
-  });
-  let stopping = false;
-  const hup = () => void reconciler.reload();
-  /** A step of the shutdown that fails is logged, never thrown: the sidecar exits 0 anyway. */
-  const step = async (what: string, work: () => Promise<unknown>) => {
-    try {
-      await work();
-    } catch (err) {
-      log.error(
-        { event: "shutdown_step_failed", step: what, error: errnoOrMessage(err) },
-        `cannot ${what}`,
-      );
-    }
-  };
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ event: "shutdown", signal }, "stopping");
-    for (const stopTimer of periodic) stopTimer();
-    await step("close the relation watcher", () => watcher.close());
-    // An agent under systemd (external mode) is not ours to stop when the sidecar stops.
-    await step("stop the agent", () =>
-      reconciler.shutdown({ stopAgent: config.mode === "supervise" }),
-    );
-    await step("close the API", () => Promise.all(servers.map((s) => s.close())));
-    await step("release the state dir", unlockStateDir);
-    log.info({ event: "stopped" }, "stopped");
-    process.off("SIGHUP", hup);
-    resolveDone(0);
-  };
+  const wired = await wire(config, env, destination);
+  const { log, reconciler, watcher } = wired;
+  const life = new Life(config, wired);
   // Handlers first: a SIGHUP's default action would kill the sidecar.
-  process.once("SIGTERM", () => void stop("SIGTERM"));
-  process.once("SIGINT", () => void stop("SIGINT"));
-  process.on("SIGHUP", hup);
-
+  life.handleSignals();
   try {
-    servers.push(await serve(config.listen, api, { healthOnly: false }));
+    life.servers.push(...(await listen(config, wired)));
+  } catch (err) {
+    life.unhandleSignals();
+    throw err;
+  }
+  let lastMessage = "";
+  reconciler.onChange(() => {
+    wired.see();
+    const v = wired.current();
+    if (v.message === lastMessage) return;
+    lastMessage = v.message;
+    log.info({ event: "status", phase: Phase[v.phase], ready: v.ready }, v.message);
+  });
+  // Loading a few hundred system roots costs ~100 ms: do it now, not in the first TLS check.
+  setImmediate(() => warmTrust(config, wired.agentEnv, log));
+  await watcher.start();
+  await reconciler.start();
+  log.info({ event: "started", relations: config.relations }, "watching the relation data");
+  life.startPeriodic();
+  return life.done;
+}
+
+/** Serves the API (and health and metrics when asked); a failure to listen ends the start. */
+async function listen(config: RunConfig, wired: Wired): Promise<Listening[]> {
+  const servers: Listening[] = [];
+  try {
+    servers.push(await serve(config.listen, wired.api, { healthOnly: false }));
     if (config.healthListen)
-      servers.push(await serve(config.healthListen, api, { healthOnly: true }));
-    if (metrics && config.metricsListen) servers.push(await metrics.serve(config.metricsListen));
+      servers.push(await serve(config.healthListen, wired.api, { healthOnly: true }));
+    if (wired.metrics && config.metricsListen)
+      servers.push(await wired.metrics.serve(config.metricsListen));
   } catch (err) {
     await Promise.all(servers.map((s) => s.close()));
-    process.removeAllListeners("SIGTERM").removeAllListeners("SIGINT").off("SIGHUP", hup);
-    await unlockStateDir();
+    await wired.unlockStateDir();
     throw new StartError(`cannot listen: ${(err as Error).message}`);
   }
   const [main, ...others] = servers;
   const health = config.healthListen ? others.shift() : undefined;
   const metricsAt = config.metricsListen ? others.shift() : undefined;
-  log.info(
+  wired.log.info(
     {
       event: "listening",
       address: main?.address,
       healthAddress: health?.address,
       metricsAddress: metricsAt?.address,
       mode: config.mode,
-      stateDir,
+      stateDir: wired.stateDir,
     },
     "sidecar API listening",
   );
+  return servers;
+}
 
-  let lastMessage = "";
-  reconciler.onChange(() => {
-    const { view: v } = current();
-    phaseSince.see(v.phase);
-    heldSince.see(desiredNotRunning(reconciler.state) !== undefined);
-    if (v.message !== lastMessage) {
-      lastMessage = v.message;
-      log.info({ event: "status", phase: Phase[v.phase], ready: v.ready }, v.message);
-    }
-  });
+/** The running sidecar: its signals, its periodic work, and its one orderly stop. */
+class Life {
+  readonly done: Promise<number>;
+  private resolveDone: (code: number) => void = () => undefined;
+  private stopping = false;
+  private readonly periodic: (() => void)[] = [];
+  private readonly onTerm = () => void this.stop("SIGTERM");
+  private readonly onInt = () => void this.stop("SIGINT");
+  private readonly onHup = () => void this.wired.reconciler.reload();
 
-  // Loading a few hundred system roots costs ~100 ms: do it now, not in the first TLS check.
-  setImmediate(() => warmTrust(config, agentEnv, log));
-  await watcher.start();
-  await reconciler.start();
-  log.info({ event: "started", relations: config.relations }, "watching the relation data");
-  if (!stopping && config.rescanMs > 0)
-    periodic.push(everyJittered(config.rescanMs, () => void reconciler.trigger()));
-  // The store is re-checked only while the agent's own writes do not prove it reachable.
-  if (!stopping && config.recheckMs > 0) {
-    const recheck = () => {
-      if (reconciler.state.delivery?.state !== "DELIVERING")
-        void reconciler.checks.recheckApplied();
-    };
-    periodic.push(everyJittered(config.recheckMs, recheck));
+  /** What serves the API, health and metrics; closed at the stop. */
+  readonly servers: Listening[] = [];
+
+  constructor(
+    private readonly config: RunConfig,
+    private readonly wired: Wired,
+  ) {
+    this.done = new Promise<number>((resolve) => {
+      this.resolveDone = resolve;
+    });
   }
-  return done;
+
+  handleSignals(): void {
+    process.once("SIGTERM", this.onTerm);
+    process.once("SIGINT", this.onInt);
+    process.on("SIGHUP", this.onHup);
+  }
+
+  unhandleSignals(): void {
+    process.off("SIGTERM", this.onTerm).off("SIGINT", this.onInt).off("SIGHUP", this.onHup);
+  }
+
+  /** The rescan, and the re-check of the applied config (skipped by the loop while it delivers). */
+  startPeriodic(): void {
+    if (this.stopping) return;
+    const { reconciler } = this.wired;
+    if (this.config.rescanMs > 0)
+      this.periodic.push(everyJittered(this.config.rescanMs, () => void reconciler.trigger()));
+    if (this.config.recheckMs > 0)
+      this.periodic.push(everyJittered(this.config.recheckMs, () => void reconciler.recheck()));
+  }
+
+  private async stop(signal: string): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    const { log, watcher, reconciler, unlockStateDir } = this.wired;
+    log.info({ event: "shutdown", signal }, "stopping");
+    for (const stopTimer of this.periodic) stopTimer();
+    await this.step("close the relation watcher", () => watcher.close());
+    // An agent under systemd (external mode) is not ours to stop when the sidecar stops.
+    await this.step("stop the agent", () =>
+      reconciler.shutdown({ stopAgent: this.config.mode === "supervise" }),
+    );
+    await this.step("close the API", () => Promise.all(this.servers.map((s) => s.close())));
+    await this.step("release the state dir", unlockStateDir);
+    log.info({ event: "stopped" }, "stopped");
+    this.unhandleSignals();
+    this.resolveDone(0);
+  }
+
+  /** A step of the shutdown that fails is logged, never thrown: the sidecar exits 0 anyway. */
+  private async step(what: string, work: () => Promise<unknown>): Promise<void> {
+    try {
+      await work();
+    } catch (err) {
+      this.wired.log.error(
+        { event: "shutdown_step_failed", step: what, error: errnoOrMessage(err) },
+        `cannot ${what}`,
+      );
+    }
+  }
 }

@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
+import { toJson } from "../api/messages.js";
 import {
   AgentState,
   type CheckResult,
@@ -13,7 +14,6 @@ import {
   WatchStatusRequestSchema,
   type WatchStatusResponse,
 } from "../gen/parca/sidecar/v1/sidecar_pb.js";
-import { toJson } from "../messages.js";
 import { callFirst, errorLine, NoSidecar, sidecarAddresses, sidecarClient } from "./client.js";
 import type { Io } from "./io.js";
 import type { Options } from "./options.js";

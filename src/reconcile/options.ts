@@ -1,15 +1,16 @@
 import type { Logger } from "pino";
-import type { RenderOptions } from "../agent/flags.js";
 import type { Runner } from "../agent/runner.js";
 import type { Backoff } from "../core/backoff.js";
+import type { Scrape } from "../delivery/scrape.js";
 import type { Secrets } from "../log.js";
+import type { RestartReason } from "../loop/events.js";
+import type { Settings } from "../loop/state.js";
+import type { SourceReader } from "../relation/reader.js";
+import type { KnownGoodStore } from "../state-dir/known-good-file.js";
+import type { MetricsMemory } from "../state-dir/metrics-memory.js";
+import type { PauseFile } from "../state-dir/pause-file.js";
 import type { CheckResult } from "../store/check.js";
 import type { Checker } from "./checker.js";
-import type { DeliveryGuardOptions } from "./delivery-guard.js";
-import type { KnownGoodStore } from "./known-good.js";
-import type { PauseFile } from "./pause.js";
-import type { SourceReader } from "./sources.js";
-import type { OnRemove, Unverified } from "./state.js";
 
 /** What the loop reports for metrics. */
 export interface ReconcileObserver {
@@ -24,29 +25,35 @@ export interface ReconcileObserver {
   rolledBack(code: string): void;
 }
 
-/** Why the sidecar restarted a running agent (crash restarts are the runner's own). */
-export type RestartReason = "config" | "rollback";
-
-export interface ReconcilerOptions {
+/** What the loop's executors work with: its rules' settings, and the world they act on. */
+export interface ReconcilerOptions
+  extends Omit<Settings, "metricsUrl" | "metricsExpected" | "deliveryTimeoutMs"> {
   readonly sources: SourceReader;
-  readonly baseArgs: readonly string[];
-  readonly render: RenderOptions;
-  readonly unverified: Unverified;
-  readonly onRemove: OnRemove;
-  readonly removeGraceMs: number;
-  readonly minUptimeMs: number;
   /** Backoff of check retries for a config that failed its check. */
   readonly retry: Backoff;
   readonly runner: Runner;
   readonly checker: Checker;
-  readonly state: KnownGoodStore;
+  readonly knownGood: KnownGoodStore;
   /** Where a Pause is kept across restarts; without it a Pause lasts as long as the process. */
   readonly pauseFile?: PauseFile;
   readonly log: Logger;
   readonly secrets: Secrets;
   readonly observer?: ReconcileObserver;
   /** Reading the agent's metrics to see whether it delivers (url undefined: off). */
-  readonly delivery?: Omit<DeliveryGuardOptions, "log">;
+  readonly delivery?: DeliveryOptions;
   /** When the last file event still waiting out its quiet period happened (performance.now()). */
   readonly unsettledSince?: () => number | undefined;
+}
+
+export interface DeliveryOptions {
+  /** The agent's /metrics; undefined: reading them is off. */
+  readonly url: string | undefined;
+  /** How long a newly applied config has to prove itself with an OK write. */
+  readonly timeoutMs: number;
+  /** Metrics are expected from the start (the agent's version is known). */
+  readonly expected: boolean;
+  /** Whether an earlier agent on this state dir exported the write counters; remembers it. */
+  readonly memory: MetricsMemory;
+  readonly scrape: (url: string) => Promise<Scrape>;
+  readonly random?: () => number;
 }

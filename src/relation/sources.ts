@@ -122,3 +122,14 @@ function unconfiguredReason(reads: readonly SourceRead[]): string {
   );
   return `no store configured: ${parts.join("; ")}`;
 }
+
+/** Whether two reads say the same thing (a stable read; an invalid one is logged once). */
+export function sameResolution(a: Resolution | undefined, b: Resolution | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  const key = (r: Resolution) =>
+    JSON.stringify([
+      r.decision.kind === "error" ? r.decision.error.toProblem() : r.decision,
+      r.sources,
+    ]);
+  return key(a) === key(b);
+}

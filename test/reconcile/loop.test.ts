@@ -1,11 +1,11 @@
 // The loop's rules, in milliseconds: the Reconciler driven with fakes of its own interfaces and
 // vitest's fake timers. Process-level behaviour is tested for real in test/e2e/.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { buildStatus } from "../../src/api/status-message.js";
 import { Phase } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
+import type { LoopState } from "../../src/loop/state.js";
+import { view } from "../../src/loop/view.js";
 import { Reconciler } from "../../src/reconcile/reconciler.js";
-import type { LoopState } from "../../src/reconcile/state.js";
-import { view } from "../../src/reconcile/status.js";
-import { buildStatus } from "../../src/reconcile/status-message.js";
 import type { StoreConfig } from "../../src/relation/types.js";
 import { capturedLogger } from "../support/logs.js";
 import {
@@ -67,7 +67,7 @@ function loop(options: LoopOptions = {}) {
     retry: { initialMs: 1000, maxMs: 60_000, resetAfterMs: 60_000 },
     runner,
     checker,
-    state: known,
+    knownGood: known,
     log,
     secrets,
     observer: {
@@ -268,7 +268,7 @@ describe("the loop", () => {
     l.runner.recover();
     await vi.advanceTimersByTimeAsync(4_000);
     expect(l.state().applied).toMatchObject({ rollbackTo: A });
-    expect(l.state().applied?.stayedUp).toBeUndefined();
+    expect(l.state().applied?.stayedUp).toBe(false);
     expect(l.known.saved).toMatchObject({ current: B, previous: A });
     // Once that process has stayed up 10 s, B is promoted and A dropped.
     await vi.advanceTimersByTimeAsync(6_000);
@@ -333,7 +333,7 @@ describe("the loop", () => {
     const l = await running(A);
     const lastCheck = l.state().lastCheck;
     l.checker.verdicts.set(A.address, "NOT_SERVING");
-    await l.reconciler.checks.recheckApplied();
+    await l.reconciler.recheck();
     expect(l.state().appliedCheck?.diagnosis?.code).toBe("NOT_SERVING");
     expect(l.state().lastCheck).toBe(lastCheck);
     expect(l.runner.launches).toHaveLength(1);
@@ -354,11 +354,11 @@ describe("the loop", () => {
     l.sources.set(A);
     await l.reconciler.start();
     expect(l.runner.addresses()).toEqual([A.address]);
-    expect(l.state().applied?.checked).toBe(false);
+    expect(l.state().applied?.stage).toBe("unchecked");
     expect(l.known.saves).toBe(0);
     l.checker.verdicts.set(A.address, "ok");
     await vi.advanceTimersByTimeAsync(1200);
-    expect(l.state().applied?.checked).toBe(true);
+    expect(l.state().applied?.stage).toBe("trusted");
     expect(l.known.saved?.current).toEqual(A);
     expect(l.runner.launches).toHaveLength(1);
   });
@@ -395,14 +395,14 @@ describe("delivery: a new config proves itself with an OK write of the agent", (
     l.metrics.ok = 0;
     l.sources.set(B);
     await l.reconciler.trigger();
-    expect(l.state().applied).toMatchObject({ config: B, pending: true, rollbackTo: A });
+    expect(l.state().applied).toMatchObject({ config: B, stage: "proving", rollbackTo: A });
     expect(l.known.saved?.current).toEqual(A);
     // --min-uptime-ms passes: a pending config keeps its rollback target.
     await vi.advanceTimersByTimeAsync(10_000);
     expect(l.state().applied?.rollbackTo).toEqual(A);
     l.metrics.ok = 1;
     await vi.advanceTimersByTimeAsync(1000);
-    expect(l.state().applied?.pending).toBe(false);
+    expect(l.state().applied?.stage).toBe("trusted");
     expect(l.known.saved?.current).toEqual(B);
     expect(l.state().delivery?.state).toBe("DELIVERING");
     const status = buildStatus(
@@ -469,7 +469,7 @@ describe("delivery: a new config proves itself with an OK write of the agent", (
 
   it("no metrics expected or seen: not pending, the last-known-good at once, UNKNOWN blocks nothing", async () => {
     const l = await running(A, { delivery: { expected: false } });
-    expect(l.state().applied?.pending).toBeUndefined();
+    expect(l.state().applied?.stage).toBe("trusted");
     expect(l.known.saved?.current).toEqual(A);
     await vi.advanceTimersByTimeAsync(120_000);
     expect(l.state().delivery?.state).toBe("UNKNOWN");

@@ -4,14 +4,14 @@ import { toJsonString } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { Supervisor } from "../../src/agent/supervisor.js";
+import { buildStatus } from "../../src/api/status-message.js";
 import { StatusSchema } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
+import { view } from "../../src/loop/view.js";
 import { type Checker, storeChecker } from "../../src/reconcile/checker.js";
 import { Reconciler } from "../../src/reconcile/reconciler.js";
-import { RelationReader } from "../../src/reconcile/sources.js";
-import { StateFile } from "../../src/reconcile/state-file.js";
-import { view } from "../../src/reconcile/status.js";
-import { buildStatus } from "../../src/reconcile/status-message.js";
+import { RelationReader } from "../../src/relation/reader.js";
 import type { StoreConfig } from "../../src/relation/types.js";
+import { KnownGoodFile } from "../../src/state-dir/known-good-file.js";
 import { refusedPort } from "../support/endpoints.js";
 import { capturedLogger } from "../support/logs.js";
 import { killStrayStandins, standinProcesses } from "../support/procs.js";
@@ -68,7 +68,7 @@ describe("10,000 random relation inputs through the loop", () => {
       retry: { initialMs: 50, maxMs: 400, resetAfterMs: 60_000 },
       runner,
       checker,
-      state: new StateFile(dir),
+      knownGood: new KnownGoodFile(dir),
       log,
       secrets,
     });

@@ -10,12 +10,12 @@ import type {
 import { Listeners } from "../../src/core/listeners.js";
 import { problem } from "../../src/problem.js";
 import type { Checker } from "../../src/reconcile/checker.js";
-import type { KnownGood, KnownGoodStore } from "../../src/reconcile/known-good.js";
-import type { SourceReader } from "../../src/reconcile/sources.js";
 import { RelationError } from "../../src/relation/errors.js";
+import type { SourceReader } from "../../src/relation/reader.js";
 import type { SourceRead } from "../../src/relation/source.js";
 import { decide, type Resolution } from "../../src/relation/sources.js";
 import type { StoreConfig } from "../../src/relation/types.js";
+import type { KnownGoodRecord, KnownGoodStore } from "../../src/state-dir/known-good-file.js";
 import { type CheckResult, failedCheck } from "../../src/store/check.js";
 
 const PATH = "/relation.json";
@@ -170,18 +170,18 @@ export class FakeRunner implements Runner {
 /** The last-known-good in memory. */
 export class MemoryKnownGood implements KnownGoodStore {
   readonly path = "memory:last-known-good";
-  saved: KnownGood | undefined;
+  saved: KnownGoodRecord | undefined;
   saves = 0;
 
-  constructor(initial?: KnownGood) {
+  constructor(initial?: KnownGoodRecord) {
     this.saved = initial;
   }
 
-  async load(): Promise<KnownGood | undefined> {
+  async load(): Promise<KnownGoodRecord | undefined> {
     return this.saved;
   }
 
-  async save(state: KnownGood): Promise<void> {
+  async save(state: KnownGoodRecord): Promise<void> {
     this.saves++;
     this.saved = state;
   }

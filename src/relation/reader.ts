@@ -1,8 +1,6 @@
 import { existsSync } from "node:fs";
-import type { Logger } from "pino";
 import type { Problem } from "../problem.js";
-import type { RelationError } from "../relation/errors.js";
-import { type Resolution, resolveSources, sourceMissing } from "../relation/sources.js";
+import { type Resolution, resolveSources, sameResolution, sourceMissing } from "./sources.js";
 
 /** Where the loop reads the relation data from; a fake in the loop's fast tests. */
 export interface SourceReader {
@@ -13,21 +11,6 @@ export interface SourceReader {
 }
 
 const MAX_STABLE_READS = 10;
-
-export function sameResolution(a: Resolution | undefined, b: Resolution | undefined): boolean {
-  if (a === undefined || b === undefined) return a === b;
-  const key = (r: Resolution) =>
-    JSON.stringify([
-      r.decision.kind === "error" ? r.decision.error.toProblem() : r.decision,
-      r.sources,
-    ]);
-  return key(a) === key(b);
-}
-
-/** Logs relation data that cannot be used (once per change of it: the caller compares). */
-export function logInvalid(log: Logger, e: RelationError): void {
-  log.warn({ event: "relation_invalid", code: e.code, path: e.path, hint: e.hint }, e.message);
-}
 
 /** Reads every source until two consecutive reads agree: a writer may be mid-way. */
 export async function readStable(reader: SourceReader): Promise<Resolution> {

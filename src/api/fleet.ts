@@ -1,7 +1,7 @@
 // What the fleet's gauges say of one sidecar, derived from the loop's state.
 import { hostname } from "node:os";
 import { parseFlags } from "../flag-names.js";
-import type { LoopState } from "../reconcile/state.js";
+import type { LoopState } from "../loop/state.js";
 
 /** The last check's diagnosis: OK when it passed, NONE before any. */
 export function diagnosisCode(state: LoopState): string {

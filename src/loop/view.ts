@@ -2,7 +2,7 @@ import type { AgentSnapshot } from "../agent/runner.js";
 import { Phase } from "../gen/parca/sidecar/v1/sidecar_pb.js";
 import type { Problem } from "../problem.js";
 import { type StoreConfig, sameStore } from "../relation/types.js";
-import type { LoopState } from "./state.js";
+import { isChecked, type LoopState } from "./state.js";
 
 export interface View {
   readonly phase: Phase;
@@ -18,10 +18,10 @@ function hint(p: Problem | undefined): string {
 /** Phase, readiness and the one-sentence message, derived from the loop's state. */
 export function view(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean): View {
   const v = pausedView(state, agent, baseView(state, agent, onRemoveKeep));
-  if (state.stateError === undefined || state.work.kind === "stopped") return v;
+  if (state.persistError === undefined || state.work.kind === "stopped") return v;
   return {
     ...v,
-    message: `${v.message}; cannot persist the last-known-good config (${state.stateError})`,
+    message: `${v.message}; cannot persist the last-known-good config (${state.persistError})`,
   };
 }
 
@@ -56,7 +56,7 @@ export function desiredNotRunning(state: LoopState): StoreConfig | undefined {
 
 /** An agent runs a checked config and is not crash-looping. */
 function runsChecked(state: LoopState, agent: AgentSnapshot): boolean {
-  return agent.running && state.applied?.checked === true && agent.state !== "BACKOFF";
+  return agent.running && isChecked(state.applied) && agent.state !== "BACKOFF";
 }
 
 function keepsRunning(state: LoopState): string {
@@ -168,7 +168,7 @@ function baseView(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean)
         : `checking ${desired.address} before applying it`;
     return { phase: Phase.CHECKING, ready, message: `${doing}; ${running}` };
   }
-  if (isDesired && applied.checked && backoff && !applied.stayedUp) {
+  if (isDesired && isChecked(applied) && backoff && !applied.stayedUp) {
     return {
       phase: Phase.DEGRADED,
       ready: false,
@@ -176,21 +176,22 @@ function baseView(state: LoopState, agent: AgentSnapshot, onRemoveKeep: boolean)
     };
   }
   const delivery = state.delivery;
-  if (isDesired && applied.checked && delivery?.problem) {
+  if (isDesired && isChecked(applied) && delivery?.problem) {
     const p = delivery.problem;
     const message = `${p.message}${agentSays(agent)}; ${p.hint}; nothing to roll back to, the agent keeps running`;
     return { phase: Phase.DEGRADED, ready, message };
   }
-  if (isDesired && applied.checked && delivery?.state === "FAILING") {
+  if (isDesired && isChecked(applied) && delivery?.state === "FAILING") {
     const code = delivery.lastFailureCode || "an error";
     const message = `the agent runs with ${desired.address} but its writes fail (${code})${crash}`;
     // A store outage must not make every node unready: readiness follows the running config.
     return { phase: Phase.DEGRADED, ready, message };
   }
-  if (isDesired && applied.checked) {
-    const proof = applied.pending
-      ? `; waiting for the agent's first write to prove it${agentSays(agent)}`
-      : "";
+  if (isDesired && isChecked(applied)) {
+    const proof =
+      applied.stage === "proving"
+        ? `; waiting for the agent's first write to prove it${agentSays(agent)}`
+        : "";
     return {
       phase: Phase.RUNNING,
       ready,

@@ -7,10 +7,10 @@ import {
   StageSchema,
   type StoreConfig as StoreConfigMessage,
   StoreConfigSchema,
-} from "./gen/parca/sidecar/v1/sidecar_pb.js";
-import type { Problem } from "./problem.js";
-import type { StoreConfig } from "./relation/types.js";
-import type { CheckResult } from "./store/check.js";
+} from "../gen/parca/sidecar/v1/sidecar_pb.js";
+import type { Problem } from "../problem.js";
+import type { StoreConfig } from "../relation/types.js";
+import type { CheckResult } from "../store/check.js";
 
 export function problemMessage(p: Problem): ProblemMessage {
   return create(ProblemSchema, { code: p.code, message: p.message, hint: p.hint, path: p.path });

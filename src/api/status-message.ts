@@ -11,10 +11,10 @@ import {
   type Status,
   StatusSchema,
 } from "../gen/parca/sidecar/v1/sidecar_pb.js";
-import { checkResultMessage, problemMessage, storeMessage } from "../messages.js";
+import type { DeliveryView, LoopState } from "../loop/state.js";
+import type { View } from "../loop/view.js";
 import { type Problem, problem } from "../problem.js";
-import type { DeliveryView, LoopState } from "./state.js";
-import type { View } from "./status.js";
+import { checkResultMessage, problemMessage, storeMessage } from "./messages.js";
 
 const AGENT_STATES: Record<RunnerState, AgentState> = {
   STOPPED: AgentState.STOPPED,
