@@ -13,14 +13,14 @@ module.exports = {
       severity: "error",
       comment: "Reading relation data knows nothing of the store, the agent or the loop.",
       from: { path: "^src/relation/" },
-      to: { path: "^src/(store|agent|reconcile|api|cli)/" },
+      to: { path: "^src/(store|agent|loop|reconcile|state-dir|api|cli)/" },
     },
     {
       name: "stages-do-not-reach-up",
       severity: "error",
       comment: "Only reconcile ties the stages together; only cli wires.",
-      from: { path: "^src/(store|agent|relation)/" },
-      to: { path: "^src/(reconcile|api|cli)/" },
+      from: { path: "^src/(store|agent|relation|delivery)/" },
+      to: { path: "^src/(loop|reconcile|state-dir|api|cli)/" },
     },
     {
       name: "store-and-agent-are-separate-stages",
@@ -35,7 +35,7 @@ module.exports = {
       comment:
         "Reading the agent's metrics knows nothing of the loop, the agent runners or the check.",
       from: { path: "^src/delivery/" },
-      to: { path: "^src/(relation|store|agent|reconcile|api|cli)/" },
+      to: { path: "^src/(relation|store|agent|loop|reconcile|state-dir|api|cli)/" },
     },
     {
       name: "core-imports-no-stage",
@@ -43,6 +43,50 @@ module.exports = {
       comment: "src/core holds what every stage uses; it depends on none of them.",
       from: { path: "^src/core/" },
       to: { path: "^src/(?!core/)" },
+    },
+    {
+      name: "the-loop-is-pure",
+      severity: "error",
+      comment:
+        "src/loop holds the rules as functions of state and event: no executor, nothing that does I/O.",
+      from: { path: "^src/loop/" },
+      to: { path: "^src/(reconcile|state-dir|api|cli)/|^src/delivery/scrape\\.ts$" },
+    },
+    {
+      name: "the-loop-runs-no-processes",
+      severity: "error",
+      comment: "The loop's rules see the agent only as its Runner's types and rendered flags.",
+      from: { path: "^src/loop/" },
+      to: { path: "^src/agent/", pathNot: "^src/agent/(runner|flags)\\.ts$" },
+    },
+    {
+      name: "builtins-stay-out-of-the-loop",
+      severity: "error",
+      comment: "No Node built-in in the loop: no files, sockets, processes or timers.",
+      from: { path: "^src/loop/" },
+      to: { dependencyTypes: ["core"] },
+    },
+    {
+      name: "the-state-dir-decides-nothing",
+      severity: "error",
+      comment: "What the state dir keeps is read and written there; the loop and the wiring decide.",
+      from: { path: "^src/state-dir/" },
+      to: { path: "^src/(store|agent|reconcile|api|cli)/" },
+    },
+    {
+      name: "loose-files-are-shared-ground",
+      severity: "error",
+      comment:
+        "The files at the top of src/ (flag names, secrets, logging, problems, yaml) are used by every room and import none but core.",
+      from: { path: "^src/[^/]+\\.ts$", pathNot: "^src/cli\\.ts$" },
+      to: { path: "^src/(?!core/)[^/]+/" },
+    },
+    {
+      name: "commands-do-not-import-each-other",
+      severity: "error",
+      comment: "Each command stands on its own; what two share lives in a module of its own.",
+      from: { path: "^src/cli/(check|render|status|pause|run)\\.ts$" },
+      to: { path: "^src/cli/(check|render|status|pause|run|main)\\.ts$" },
     },
     {
       name: "reconcile-meets-agent-through-narrow-interfaces",

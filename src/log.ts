@@ -1,28 +1,8 @@
 import pino, { type Logger } from "pino";
-import { scrub } from "./redact.js";
+import { type Secrets, scrubValues } from "./secrets.js";
 
 export type { Logger } from "pino";
 export type LogFormat = "json" | "pretty";
-
-/**
- * The secrets output must never show. Tokens come and go as the relation changes; one rotated
- * out stays here, so a late line that still holds it is scrubbed too.
- */
-export class Secrets {
-  private readonly values = new Set<string>();
-
-  add(value: string | undefined): void {
-    if (value) this.values.add(value);
-  }
-
-  get size(): number {
-    return this.values.size;
-  }
-
-  scrub(text: string): string {
-    return this.values.size === 0 ? text : scrub(text, this.values);
-  }
-}
 
 const LEVELS: Record<number, string> = {
   10: "TRACE",
@@ -53,20 +33,6 @@ export function prettyLine(json: string): string {
 }
 
 /** Fields whose values are constants from the code: never secret, and kept intact for parsers. */
-const STRUCTURAL = new Set(["event", "component"]);
-
-/** A JSON value with secrets scrubbed from its strings, never from its structure. */
-export function scrubValues(value: unknown, secrets: Secrets): unknown {
-  if (typeof value === "string") return secrets.scrub(value);
-  if (Array.isArray(value)) return value.map((v) => scrubValues(v, secrets));
-  if (value !== null && typeof value === "object") {
-    return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, STRUCTURAL.has(k) ? v : scrubValues(v, secrets)]),
-    );
-  }
-  return value;
-}
-
 /**
  * Scrubs a serialized log line. Inside its string values, not across the line: a short token
  * (say "ta") must not turn the key "status" into garbage or break the JSON.

@@ -1,7 +1,7 @@
 import { execa, type ResultPromise } from "execa";
 import { errnoCode } from "../core/errors.js";
-import type { Secrets } from "../log.js";
 import { type Problem, problem } from "../problem.js";
+import type { Secrets } from "../secrets.js";
 import { forwardOutput, isTrouble, type OutputSink } from "./output.js";
 import { STATE_MARKER } from "./pidfile.js";
 import type { Launch } from "./runner.js";

@@ -2,13 +2,11 @@ import { join } from "node:path";
 import {
   ENV_TOKEN,
   FLAG_ADDRESS,
-  FLAG_HEADERS,
   FLAG_INSECURE,
   FLAG_TOKEN,
   FLAG_TOKEN_FILE,
   takesValue,
 } from "../flag-names.js";
-import { REDACTED } from "../redact.js";
 import type { StoreConfig } from "../relation/types.js";
 
 const TOKEN_FILE_NAME = "bearer-token";
@@ -73,30 +71,4 @@ export function renderFlags(
   const path = join(options.stateDir, TOKEN_FILE_NAME);
   argv.push(`${FLAG_TOKEN_FILE}=${path}`);
   return { argv, unsetEnv: [ENV_TOKEN], tokenFile: { path, content: store.token } };
-}
-
-const SECRET_HEADER = /authorization|token|secret|password|api[-_]?key/i;
-
-/** The argv as it may be shown: token values (and secret-looking header values) replaced. */
-export function redactArgv(argv: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg === FLAG_TOKEN || arg === FLAG_HEADERS) {
-      out.push(arg);
-      if (i + 1 < argv.length) out.push(redactValue(arg, argv[++i] as string));
-    } else if (arg.startsWith(`${FLAG_TOKEN}=`) || arg.startsWith(`${FLAG_HEADERS}=`)) {
-      const eq = arg.indexOf("=");
-      out.push(`${arg.slice(0, eq)}=${redactValue(arg.slice(0, eq), arg.slice(eq + 1))}`);
-    } else {
-      out.push(arg);
-    }
-  }
-  return out;
-}
-
-function redactValue(flag: string, value: string): string {
-  if (flag === FLAG_TOKEN) return REDACTED;
-  // Header values (key=value pairs) may carry credentials: hide the whole map if any key looks so.
-  return SECRET_HEADER.test(value) ? REDACTED : value;
 }

@@ -1,7 +1,7 @@
 import { createInterface } from "node:readline";
 import type { ResultPromise } from "execa";
 import type { Logger } from "pino";
-import type { Secrets } from "../log.js";
+import type { Secrets } from "../secrets.js";
 import { TAIL_LINES } from "./runner.js";
 
 export type OutputSink = (stream: "stdout" | "stderr", line: string) => void;

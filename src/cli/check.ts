@@ -1,8 +1,8 @@
 import { checkResultMessage, toJson } from "../api/messages.js";
 import { CheckResultSchema } from "../gen/parca/sidecar/v1/sidecar_pb.js";
-import { Secrets, scrubValues } from "../log.js";
 import { storeChecker } from "../reconcile/checker.js";
 import { resolveSources } from "../relation/sources.js";
+import { Secrets, scrubValues } from "../secrets.js";
 import { type CheckResult, failedCheck } from "../store/check.js";
 import { diagnose } from "../store/diagnosis.js";
 import { validateCaFile } from "./ca-file.js";

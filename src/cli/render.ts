@@ -1,9 +1,10 @@
 import { resolve } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import { redactArgv, renderFlags, type TokenMode } from "../agent/flags.js";
+import { renderFlags, type TokenMode } from "../agent/flags.js";
 import { problemMessage, storeMessage, toJson } from "../api/messages.js";
 import { RenderResultSchema } from "../gen/parca/sidecar/v1/sidecar_pb.js";
 import { resolveSources } from "../relation/sources.js";
+import { redactArgv } from "../secrets.js";
 import type { Options } from "./options.js";
 
 /** `render`: prints the agent's argv for the current relation data; touches no network or file. */

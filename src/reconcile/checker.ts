@@ -1,6 +1,6 @@
 import { renderFlags } from "../agent/flags.js";
-import type { Secrets } from "../log.js";
 import type { StoreConfig } from "../relation/types.js";
+import type { Secrets } from "../secrets.js";
 import { type CheckResult, checkStore, failedCheck } from "../store/check.js";
 import { TargetError, targetFromArgv } from "../store/target.js";
 

@@ -1,5 +1,5 @@
 import { type Problem, problem } from "../problem.js";
-import { STRONG_TOKEN_LENGTH } from "../redact.js";
+import { STRONG_TOKEN_LENGTH } from "../secrets.js";
 import type { RelationError } from "./errors.js";
 import { readSource, type SourceRead } from "./source.js";
 import { type StoreConfig, sameStore } from "./types.js";

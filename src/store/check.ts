@@ -4,7 +4,7 @@ import { isIP, connect as netConnect, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { errnoCode } from "../core/errors.js";
 import type { Problem } from "../problem.js";
-import { scrub } from "../redact.js";
+import { scrub } from "../secrets.js";
 import { diagnose, StoreCheckError } from "./diagnosis.js";
 import type { CheckOptions, CheckResult } from "./result.js";
 import { callMetadata, health, writeArrow, writeStream } from "./rpcs.js";

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { redactArgv, renderFlags } from "../../src/agent/flags.js";
+import { renderFlags } from "../../src/agent/flags.js";
+import { redactArgv } from "../../src/secrets.js";
 
 const FLAG = { tokenMode: "flag", stateDir: "/var/lib/pas" } as const;
 const FILE = { tokenMode: "file", stateDir: "/var/lib/pas" } as const;

@@ -7,7 +7,7 @@ import { groupMembers, isLive } from "../../src/agent/proc.js";
 import type { Launch, RunnerEvent } from "../../src/agent/runner.js";
 import { Supervisor } from "../../src/agent/supervisor.js";
 import { type Backoff, backoffDelay } from "../../src/core/backoff.js";
-import type { Secrets } from "../../src/log.js";
+import type { Secrets } from "../../src/secrets.js";
 import { capturedLogger } from "../support/logs.js";
 import {
   killStrayStandins,

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
-import { createLogger, type LogFormat, Secrets } from "../../src/log.js";
+import { createLogger, type LogFormat } from "../../src/log.js";
+import { Secrets } from "../../src/secrets.js";
 
 /** The sidecar's logger with every line it writes kept here, and the secrets it scrubs. */
 export function capturedLogger(
