@@ -69,7 +69,8 @@ module.exports = {
     {
       name: "the-state-dir-decides-nothing",
       severity: "error",
-      comment: "What the state dir keeps is read and written there; the loop and the wiring decide.",
+      comment:
+        "What the state dir keeps is read and written there; the loop and the wiring decide.",
       from: { path: "^src/state-dir/" },
       to: { path: "^src/(store|agent|reconcile|api|cli)/" },
     },

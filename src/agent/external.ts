@@ -12,13 +12,14 @@ import type { AgentLocator, Seen, Verification } from "./locate.js";
 import { type PodRestart, restartPodAgent } from "./pod.js";
 import {
   type AgentSnapshot,
+  ApplyError,
   type ExitInfo,
   type Launch,
   type Runner,
   type RunnerEvent,
   TAIL_LINES,
 } from "./runner.js";
-import { ApplyError, removeTokenFile, writeTokenFile } from "./token-file.js";
+import { removeTokenFile, writeTokenFile } from "./token-file.js";
 
 export interface ExternalOptions {
   readonly flagsFile: string;

@@ -85,5 +85,13 @@ export interface Runner {
   subscribe(listener: (event: RunnerEvent) => void): () => void;
 }
 
+/**
+ * A launch that could not be applied (its token file not written, its restart command failed):
+ * the running agent was not touched, or is reported as it is.
+ */
+export class ApplyError extends Error {
+  override readonly name = "ApplyError";
+}
+
 /** How many of its last stderr (or command output) lines an exit report keeps. */
 export const TAIL_LINES = 50;

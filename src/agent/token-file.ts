@@ -2,11 +2,7 @@ import { rm } from "node:fs/promises";
 import type { Logger } from "pino";
 import { writeFileAtomic } from "../core/atomic.js";
 import { errnoOrMessage } from "../core/errors.js";
-
-/** A launch that could not be prepared; the running agent was not touched. */
-export class ApplyError extends Error {
-  override readonly name = "ApplyError";
-}
+import { ApplyError } from "./runner.js";
 
 /** Writes the token file 0600, or throws ApplyError naming the file (never the token). */
 export async function writeTokenFile(file: {

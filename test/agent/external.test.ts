@@ -10,7 +10,7 @@ import { renderFlags } from "../../src/agent/flags.js";
 import { type FlagsFormat, FlagsFormatError, formatFlagsFile } from "../../src/agent/flags-file.js";
 import { isLive } from "../../src/agent/proc.js";
 import type { Launch } from "../../src/agent/runner.js";
-import { ApplyError } from "../../src/agent/token-file.js";
+import { ApplyError } from "../../src/agent/runner.js";
 import type { StoreConfig } from "../../src/relation/types.js";
 import { capturedLogger } from "../support/logs.js";
 import { waitFor } from "../support/procs.js";
