@@ -45,9 +45,9 @@ const USAGES: Record<Command, string> = {
 
 const COMMANDS: readonly Command[] = ["run", "render", "check", "status", "pause", "resume"];
 
-/** Runs the CLI and returns its exit code; `run` keeps going until it is stopped. */
 export type { Io };
 
+/** Runs the CLI and returns its exit code; `run` keeps going until it is stopped. */
 export async function main(args: readonly string[], io: Io): Promise<number> {
   const [first, ...rest] = args;
   if (first === "--help" || first === "-h" || first === "help") {

@@ -57,7 +57,6 @@ export const EXTERNAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
     commands: RUN,
     env: true,
   },
-  // "pretty" on a TTY: runConfig decides.
   "agent-process": {
     value: "NAME",
     help: "external mode in a pod, no restart command: the agent is the one process whose argv[0] is NAME and whose command line reads --config-path=<--flags-file> (and, with POD_UID set, whose cgroup names the pod); a restart is SIGTERM to its worker, and the kubelet starts it again",

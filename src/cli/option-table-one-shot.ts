@@ -16,7 +16,7 @@ export const ONE_SHOT_OPTIONS: Readonly<Record<string, OptionSpec>> = {
     commands: ["render"],
     env: false,
   },
-  // PARCA_SIDECAR_LISTEN first: statusCommand decides.
+  // Without --address: PARCA_SIDECAR_LISTEN, the default, then the unit's socket (client.ts's sidecarAddresses).
   address: {
     value: "ADDR",
     help: "the sidecar to ask: host:port or unix:/path (else PARCA_SIDECAR_LISTEN; else the default, then the shipped unit's unix:/run/parca-agent-sidecar/api.sock when it exists)",

@@ -188,6 +188,7 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
     env: true,
     default: 180_000,
   },
+  // "pretty" on a TTY: runConfig decides.
   "log-format": {
     value: "FORMAT",
     help: "one JSON object a line, or pretty (the default on a TTY)",

@@ -22,7 +22,7 @@ export function backoffDelay(attempt: number, backoff: Backoff, random = Math.ra
 
 /**
  * One retry timer with its attempt counter: `schedule` waits the next backoff delay, `reset`
- * starts the counting again (after a success), `cancel` drops a pending retry but keeps the count.
+ * starts the counting again (after a success), `cancel` drops a retry not run yet but keeps the count.
  */
 export class RetryTimer {
   private attempt = 0;
@@ -30,17 +30,12 @@ export class RetryTimer {
 
   constructor(private readonly backoff: Backoff) {}
 
-  /** Whether a retry is waiting to run. */
-  get pending(): boolean {
-    return this.timer !== undefined;
-  }
-
   /** How many attempts were scheduled since the last reset. */
   get attempts(): number {
     return this.attempt;
   }
 
-  /** Runs `work` after the next delay (replacing a pending retry); returns the delay. */
+  /** Runs `work` after the next delay (replacing one not run yet); returns the delay. */
   schedule(work: () => void): number {
     this.cancel();
     const delayMs = backoffDelay(this.attempt++, this.backoff);

@@ -81,6 +81,8 @@ describe("process truth", () => {
     await waitFor("the graceful stop", () =>
       recordedGracefulStops(record).includes(first as number),
     );
+    // The old worker ran its own handler (a graceful stop), and only the old one stopped.
+    expect(recordedGracefulStops(record)).toEqual([first]);
   });
 
   it("an agent that cannot be started: AGENT_START_FAILED, phase DEGRADED, never ready", async () => {

@@ -220,11 +220,16 @@ describe("run, end to end", () => {
       "remote-store-address": `${b.address}\n`,
       "remote-store-insecure": "true\n",
     });
-    await sc.waitStatus(
+    const running = await sc.waitStatus(
       "RUNNING on b",
       (s) => s.applied?.address === b.address && s.phase === Phase.RUNNING,
     );
+    expect(running.lastCheck?.ok).toBe(true);
     await waitFor("the restart", () => addressOf(starts(e).at(-1)?.argv ?? []) === b.address);
+    // The swap restarted the agent once, with the new address, and nothing came after it.
+    const addresses = starts(e).map((s) => addressOf(s.argv));
+    expect(addresses.filter((address) => address === b.address)).toHaveLength(1);
+    expect(addresses.at(-1)).toBe(b.address);
   });
 
   it("reports bad relation data per source and leaves the agent untouched", async () => {

@@ -36,8 +36,14 @@ describe("the token file", () => {
   it("is removed when the relation is removed and the agent stopped (--on-remove stop)", async () => {
     const { sc, relation, tokenFile } = await withToken();
     await rm(relation);
-    await sc.waitStatus("agent stopped", (s) => s.phase === Phase.WAITING_FOR_RELATION);
+    const stopped = await sc.waitStatus(
+      "agent stopped",
+      (s) => s.phase === Phase.WAITING_FOR_RELATION,
+    );
+    expect(stopped.applied).toBeUndefined();
     await waitFor("the token file gone", () => !existsSync(tokenFile));
+    expect(existsSync(tokenFile)).toBe(false);
+    expect(sc.logs().some((l) => l.event === "token_file_not_removed")).toBe(false);
   });
 
   it("is removed when SIGTERM stops the agent", async () => {

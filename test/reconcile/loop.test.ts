@@ -329,6 +329,59 @@ describe("the loop", () => {
     expect(l.state().work.kind).toBe("idle");
   });
 
+  it("paused: new data is checked and shown, never applied; a removed relation stops nothing; resume applies", async () => {
+    const l = await running(A);
+    await l.reconciler.pause("incident 42");
+    l.sources.set(B);
+    await l.reconciler.trigger();
+    expect(l.state().lastCheck?.config).toEqual(B);
+    expect(l.runner.addresses()).toEqual([A.address]);
+    const paused = view(l.state(), l.runner.snapshot(), false);
+    expect(paused.phase).toBe(Phase.DEGRADED);
+    expect(paused.message).toContain("paused (incident 42)");
+    l.sources.set("removed");
+    await l.reconciler.trigger();
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(l.runner.stops).toBe(0);
+    l.sources.set(B);
+    await l.reconciler.resume();
+    expect(l.runner.addresses()).toEqual([A.address, B.address]);
+  });
+
+  it("a restart that fails is held and retried with backoff; nothing persisted until it succeeds", async () => {
+    const l = await running(A);
+    l.runner.failing = "the restart command exited 3";
+    l.sources.set(B);
+    await l.reconciler.trigger();
+    expect(l.state().work).toMatchObject({ kind: "held", why: "apply" });
+    const held = view(l.state(), l.runner.snapshot(), false);
+    expect(held.phase).toBe(Phase.DEGRADED);
+    expect(held.message).toContain(`cannot apply ${B.address}: the restart command exited 3`);
+    expect(l.state().applied?.config).toEqual(A);
+    expect(l.known.saved?.current).toEqual(A);
+    l.runner.failing = undefined;
+    await vi.advanceTimersByTimeAsync(1200);
+    expect(l.runner.addresses()).toEqual([A.address, B.address]);
+    expect(l.known.saved?.current).toEqual(B);
+  });
+
+  it("the state file unwritable: the new config runs all the same, and status says why until it can be written", async () => {
+    const l = await running(A);
+    l.known.failing = "EROFS";
+    l.sources.set(B);
+    await l.reconciler.trigger();
+    expect(l.runner.addresses()).toEqual([A.address, B.address]);
+    expect(l.state().persistError).toBe("EROFS");
+    const v = view(l.state(), l.runner.snapshot(), false);
+    expect(v.phase).toBe(Phase.RUNNING);
+    expect(v.message).toContain("cannot persist the last-known-good config (EROFS)");
+    l.known.failing = undefined;
+    l.sources.set(C);
+    await l.reconciler.trigger();
+    expect(l.state().persistError).toBeUndefined();
+    expect(l.known.saved?.current).toEqual(C);
+  });
+
   it("re-checks the applied config into applied_check without restarting or touching last_check", async () => {
     const l = await running(A);
     const lastCheck = l.state().lastCheck;

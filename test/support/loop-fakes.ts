@@ -107,6 +107,8 @@ export class FakeChecker implements Checker {
 export class FakeRunner implements Runner {
   readonly launches: Launch[] = [];
   stops = 0;
+  /** The next applies fail with this message (a restart command that fails), until cleared. */
+  failing: string | undefined;
   private running = false;
   private backoff = false;
   /** When the agent process running now started. */
@@ -114,6 +116,7 @@ export class FakeRunner implements Runner {
   private readonly listeners = new Listeners<RunnerEvent>();
 
   async apply(launch: Launch): Promise<void> {
+    if (this.failing !== undefined) throw new Error(this.failing);
     this.launches.push(launch);
     this.running = true;
     this.startedAt = new Date();
@@ -172,6 +175,8 @@ export class MemoryKnownGood implements KnownGoodStore {
   readonly path = "memory:last-known-good";
   saved: KnownGoodRecord | undefined;
   saves = 0;
+  /** Writes fail with this errno code (a full or read-only disk), until cleared. */
+  failing: string | undefined;
 
   constructor(initial?: KnownGoodRecord) {
     this.saved = initial;
@@ -182,6 +187,8 @@ export class MemoryKnownGood implements KnownGoodStore {
   }
 
   async save(state: KnownGoodRecord): Promise<void> {
+    if (this.failing !== undefined)
+      throw Object.assign(new Error(`${this.failing}: cannot write`), { code: this.failing });
     this.saves++;
     this.saved = state;
   }

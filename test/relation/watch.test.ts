@@ -53,6 +53,13 @@ function delivered(dir: string, name: string, count: number): Promise<void> {
   });
 }
 
+/** Whether `expected` occur in `seen` in this order (other reads may come between). */
+function inOrder(seen: readonly string[], expected: readonly string[]): boolean {
+  let at = 0;
+  for (const value of seen) if (value === expected[at]) at++;
+  return at === expected.length;
+}
+
 const bag = (address: string) => JSON.stringify({ "remote-store-address": address });
 
 describe("RelationWatcher", () => {
@@ -66,6 +73,8 @@ describe("RelationWatcher", () => {
     await waitFor("missing", () => seen.at(-1) === "missing");
     await writeFile(path, bag("b:2"));
     await waitFor("b:2", () => seen.at(-1) === "b:2");
+    expect(inOrder(seen, ["a:1", "missing", "b:2"])).toBe(true);
+    expect(seen.at(-1)).toBe("b:2");
   });
 
   it("the last of quick rename-overs wins (chokidar would drop changes 50 ms apart)", async () => {
@@ -94,6 +103,8 @@ describe("RelationWatcher", () => {
     await waitFor("the directory noticed", () => seen.includes("missing"));
     await writeFile(path, bag("late:1"));
     await waitFor("late:1", () => seen.at(-1) === "late:1");
+    expect(inOrder(seen, ["missing", "late:1"])).toBe(true);
+    expect(new Set(seen)).toEqual(new Set(["missing", "late:1"]));
   });
 
   it("follows a key directory through ..data swaps, and its replacement by a file", async () => {
@@ -109,6 +120,10 @@ describe("RelationWatcher", () => {
     await rm(path, { recursive: true });
     await writeFile(path, bag("file:1"));
     await waitFor("file", () => seen.at(-1) === "file:1");
+    expect(inOrder(seen, ["v2:1", "v3:1", "file:1"])).toBe(true);
+    // Never an older version once a newer one was seen.
+    expect(seen.slice(seen.indexOf("v3:1"))).not.toContain("v2:1");
+    expect(seen).not.toContain("v1:1");
   });
 
   it("ignores unrelated files next to the source", async () => {
