@@ -4,7 +4,13 @@
 import { describe, expect, it } from "vitest";
 import type { Launch } from "../../src/agent/runner.js";
 import type { ApplyRequest, LoopEvent } from "../../src/loop/events.js";
-import { type Applied, initialState, type LoopState, type Settings } from "../../src/loop/state.js";
+import {
+  type Applied,
+  type DeliveryView,
+  initialState,
+  type LoopState,
+  type Settings,
+} from "../../src/loop/state.js";
 import { launchFor, type Step } from "../../src/loop/step.js";
 import { transition } from "../../src/loop/transition.js";
 import { problem } from "../../src/problem.js";
@@ -92,6 +98,18 @@ const checked = (c: StoreConfig, result: CheckResult | undefined, more = {}): Lo
   startedAt: 100,
   newerQueued: false,
   ...(result ? { result } : {}),
+  ...more,
+});
+
+/** What the agent's metrics said: nothing yet, unless `more` says otherwise. */
+const delivery = (more: Partial<DeliveryView>): DeliveryView => ({
+  state: "WAITING",
+  url: "u",
+  ok: 0,
+  failed: 0,
+  lastFailureCode: "",
+  answered: false,
+  expected: true,
   ...more,
 });
 
@@ -440,15 +458,7 @@ const ROWS: readonly Row[] = [
       launch: launch(B),
       proven: true,
       counted: true,
-      view: {
-        state: "DELIVERING",
-        url: "u",
-        ok: 1,
-        failed: 0,
-        lastFailureCode: "",
-        answered: true,
-        expected: true,
-      },
+      view: delivery({ state: "DELIVERING", ok: 1, answered: true }),
     },
     work: "idle",
     effects: ["rememberMetrics", "disarm", "log", "persist"],
@@ -459,15 +469,12 @@ const ROWS: readonly Row[] = [
     state: given(B, {
       settings: PROVING,
       applied: applied(B, { stage: "proving", rollbackTo: A }),
-      delivery: {
+      delivery: delivery({
         state: "FAILING",
-        url: "u",
-        ok: 0,
         failed: 3,
         lastFailureCode: "Unauthenticated",
         answered: true,
-        expected: true,
-      },
+      }),
     }),
     event: { type: "timer", timer: "proof", launch: launch(B) },
     work: "idle",
@@ -479,15 +486,7 @@ const ROWS: readonly Row[] = [
     state: given(B, {
       settings: PROVING,
       applied: applied(B, { stage: "proving" }),
-      delivery: {
-        state: "WAITING",
-        url: "u",
-        ok: 0,
-        failed: 0,
-        lastFailureCode: "",
-        answered: false,
-        expected: true,
-      },
+      delivery: delivery({}),
     }),
     event: { type: "timer", timer: "proof", launch: launch(B) },
     work: "idle",
@@ -501,15 +500,7 @@ const ROWS: readonly Row[] = [
     rule: "the store is re-checked only while the agent's writes do not prove it",
     state: given(A, {
       applied: applied(A),
-      delivery: {
-        state: "DELIVERING",
-        url: "u",
-        ok: 1,
-        failed: 0,
-        lastFailureCode: "",
-        answered: true,
-        expected: true,
-      },
+      delivery: delivery({ state: "DELIVERING", ok: 1, answered: true }),
     }),
     event: { type: "recheckDue" },
     work: "idle",
