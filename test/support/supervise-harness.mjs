@@ -4,7 +4,8 @@
 // usage: supervise-harness.mjs STATE_DIR AGENT [agent args…]
 import { realpathSync } from "node:fs";
 import { Supervisor } from "../../dist/agent/supervisor.js";
-import { createLogger, Secrets } from "../../dist/log.js";
+import { createLogger } from "../../dist/log.js";
+import { Secrets } from "../../dist/secrets.js";
 
 const [stateDir, agent, ...argv] = process.argv.slice(2);
 const log = createLogger({
