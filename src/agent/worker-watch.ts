@@ -1,13 +1,18 @@
 import { workerOf } from "./group.js";
 import { isLive } from "./proc.js";
 
-/** How often the group is searched for the worker at first, and later. */
+/**
+ * How often the group is searched for the worker: quickly for the first seconds (an agent whose
+ * store answers re-executes at once), then every 2 s — the real agent re-executes only after its
+ * first dial, which may take minutes, and each search reads /proc (searching every 250 ms cost an
+ * idle sidecar ~70 ms of CPU per 30 s). The parent's "Subprocess completed" line reports a
+ * worker's exit at once anyway; this watch is for a worker that ends without it.
+ */
 const SEARCH_MS = 250;
 const SEARCH_SLOW_MS = 2000;
-/** The real agent re-executes itself only after its first dial, which may take minutes. */
-const SEARCH_FAST_FOR_MS = 60_000;
+const SEARCH_FAST_FOR_MS = 5000;
 /** How often a seen worker is looked at. */
-const LIVE_MS = 500;
+const LIVE_MS = 1000;
 
 /**
  * Watches a started agent's group for its worker (the re-executed child, anywhere in the
