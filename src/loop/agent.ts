@@ -2,12 +2,9 @@
 // config, and its stop when the relation is gone.
 import type { Launch } from "../agent/runner.js";
 import { problem as makeProblem } from "../problem.js";
-import { knownGood } from "./apply.js";
-import type { LoopEvent } from "./events.js";
+import type { EventOf } from "./events.js";
 import { type Applied, isChecked, type LoopState } from "./state.js";
-import { go, type Step, stay } from "./step.js";
-
-type Event<T extends LoopEvent["type"]> = Extract<LoopEvent, { type: T }>;
+import { go, knownGood, type Step, stay } from "./step.js";
 
 /** Rolls back after this many exits, each within --min-uptime-ms of its start. */
 export const ROLLBACK_AFTER_EARLY_EXITS = 3;
@@ -16,7 +13,7 @@ export const ROLLBACK_AFTER_EARLY_EXITS = 3;
  * The agent exited by itself: an early exit counts; three make a crash loop, rolled back in the
  * loop's turn while a rollback target is kept.
  */
-export function onAgentExited(state: LoopState, event: Event<"agentExited">): Step {
+export function onAgentExited(state: LoopState, event: EventOf<"agentExited">): Step {
   const { applied, settings } = state;
   if (applied?.launch !== event.launch || event.uptimeMs >= settings.minUptimeMs)
     return stay(state);

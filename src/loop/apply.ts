@@ -4,26 +4,21 @@ import type { Launch } from "../agent/runner.js";
 import type { Problem } from "../problem.js";
 import { type StoreConfig, sameStore } from "../relation/types.js";
 import type { Effect } from "./effects.js";
-import type { ApplyRequest, LoopEvent } from "./events.js";
-import type { Applied, KnownGood, LoopState } from "./state.js";
+import type { ApplyRequest, EventOf } from "./events.js";
+import type { Applied, LoopState } from "./state.js";
 import {
   also,
   andThen,
   expectsProof,
   go,
   hold,
+  knownGood,
   launchFor,
   log,
   rollbackTarget,
   type Step,
   stay,
 } from "./step.js";
-
-type Event<T extends LoopEvent["type"]> = Extract<LoopEvent, { type: T }>;
-
-export function knownGood(current: StoreConfig, previous: StoreConfig | undefined): KnownGood {
-  return { current, ...(previous && !sameStore(previous, current) ? { previous } : {}) };
-}
 
 function request(
   state: LoopState,
@@ -54,7 +49,7 @@ export function applyDesired(
 }
 
 /** At start: the persisted last-known-good runs at once, without waiting for the store. */
-export function onStarted(state: LoopState, event: Event<"started">): Step {
+export function onStarted(state: LoopState, event: EventOf<"started">): Step {
   const said = state.missing.map((p) =>
     log("warn", { event: "source_missing", path: p.path }, p.message),
   );
@@ -97,7 +92,10 @@ export function onStarted(state: LoopState, event: Event<"started">): Step {
 }
 
 /** The agent runs the request's config, could not be started with it, or newer work won. */
-export function onApplyEnded(state: LoopState, { request: r, outcome }: Event<"applyEnded">): Step {
+export function onApplyEnded(
+  state: LoopState,
+  { request: r, outcome }: EventOf<"applyEnded">,
+): Step {
   const desired = r.why === "desired";
   if (outcome.kind === "aborted") {
     if (!desired) return stay(state);
@@ -135,7 +133,7 @@ export function onApplyEnded(state: LoopState, { request: r, outcome }: Event<"a
 }
 
 /** The last-known-good was written, or could not be. */
-export function onPersisted(state: LoopState, { error, after }: Event<"persisted">): Step {
+export function onPersisted(state: LoopState, { error, after }: EventOf<"persisted">): Step {
   if (after?.kind === "apply") return finish(state, after.request, error);
   if (after?.kind === "promote") return promote(state, after.launch, error);
   const { persistError: _, ...rest } = state;

@@ -130,3 +130,6 @@ export type LoopEvent =
   | { readonly type: "paused"; readonly paused: Paused }
   | { readonly type: "resumed" }
   | { readonly type: "shutdown" };
+
+/** The event of one type, for the rule that handles it. */
+export type EventOf<T extends LoopEvent["type"]> = Extract<LoopEvent, { type: T }>;

@@ -3,21 +3,16 @@
 import type { Launch } from "../agent/runner.js";
 import { type Problem, problem } from "../problem.js";
 import { rollback } from "./apply.js";
-import type { LoopEvent } from "./events.js";
+import type { EventOf } from "./events.js";
 import type { LoopState } from "./state.js";
-import { log, type Step, stay } from "./step.js";
-
-type Event<T extends LoopEvent["type"]> = Extract<LoopEvent, { type: T }>;
+import { knownGood, log, type Step, stay } from "./step.js";
 
 /** The proving config is the last-known-good: proven by an OK write, or with nothing to prove. */
 function trust(state: LoopState, proven: boolean): Step {
   const { applied } = state;
   if (applied === undefined) return stay(state);
-  const knownGood = {
-    current: applied.config,
-    ...(applied.rollbackTo ? { previous: applied.rollbackTo } : {}),
-  };
-  return stay({ ...state, applied: { ...applied, stage: "trusted" }, knownGood }, [
+  const kept = knownGood(applied.config, applied.rollbackTo);
+  return stay({ ...state, applied: { ...applied, stage: "trusted" }, knownGood: kept }, [
     { type: "disarm", timer: "proof" },
     log(
       "info",
@@ -26,12 +21,12 @@ function trust(state: LoopState, proven: boolean): Step {
         ? "the agent's writes reach the store: the config is the last-known-good"
         : "no agent metrics to prove the config by: it is the last-known-good",
     ),
-    { type: "persist", knownGood },
+    { type: "persist", knownGood: kept },
   ]);
 }
 
 /** What the agent's metrics said: shown; an OK write proves a proving config. */
-export function onDeliveryObserved(state: LoopState, event: Event<"deliveryObserved">): Step {
+export function onDeliveryObserved(state: LoopState, event: EventOf<"deliveryObserved">): Step {
   const { applied } = state;
   if (applied?.launch !== event.launch) return stay(state);
   const kept = state.delivery?.problem;

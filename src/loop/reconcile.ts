@@ -4,11 +4,20 @@ import { type Resolution, sameResolution } from "../relation/sources.js";
 import { type StoreConfig, sameStore } from "../relation/types.js";
 import type { CheckResult } from "../store/check.js";
 import { applyDesired } from "./apply.js";
-import type { LoopEvent } from "./events.js";
+import type { EventOf } from "./events.js";
 import { isChecked, type LoopState } from "./state.js";
-import { also, andThen, go, hold, isApplied, log, record, type Step, stay } from "./step.js";
-
-type Event<T extends LoopEvent["type"]> = Extract<LoopEvent, { type: T }>;
+import {
+  also,
+  andThen,
+  go,
+  hold,
+  isApplied,
+  knownGood,
+  log,
+  record,
+  type Step,
+  stay,
+} from "./step.js";
 
 /** The held config's retry is armed: events do not check `config` again. */
 function awaitsRetry(state: LoopState, config: StoreConfig): boolean {
@@ -38,7 +47,7 @@ function recheckApplied(state: LoopState): Step {
 }
 
 /** A stable read: what the data asks for, against what runs. */
-export function onRead(state: LoopState, { resolution, missing }: Event<"read">): Step {
+export function onRead(state: LoopState, { resolution, missing }: EventOf<"read">): Step {
   const eventAt = state.eventAt;
   const read = { ...state, resolution, missing, eventAt: undefined };
   const { decision } = resolution;
@@ -88,7 +97,7 @@ export function onRead(state: LoopState, { resolution, missing }: Event<"read">)
 }
 
 /** The first read of a change, while its quiet period runs: start checking what it asks for. */
-export function onEarlyRead(state: LoopState, { resolution }: Event<"earlyRead">): Step {
+export function onEarlyRead(state: LoopState, { resolution }: EventOf<"earlyRead">): Step {
   const { decision } = resolution;
   if (decision.kind !== "configured") return stay(state, [{ type: "abortCheck" }]);
   const { config } = decision;
@@ -105,7 +114,7 @@ export function onEarlyRead(state: LoopState, { resolution }: Event<"earlyRead">
 }
 
 /** The loop's check ended. */
-export function onChecked(state: LoopState, event: Event<"checked">): Step {
+export function onChecked(state: LoopState, event: EventOf<"checked">): Step {
   const { work } = state;
   if (work.kind !== "checking" || !sameStore(work.config, event.config)) return stay(state);
   const { result } = event;
@@ -117,13 +126,13 @@ export function onChecked(state: LoopState, event: Event<"checked">): Step {
     const recorded = record(state, work.config, result);
     if (!result.ok) return andThen(recorded, (s) => hold(s, work.config));
     // Persisted before status shows it trusted: what status says has been written.
-    const knownGood = { current: applied.config, ...rollbackPart(applied.rollbackTo) };
+    const kept = knownGood(applied.config, applied.rollbackTo);
     const after = { kind: "promote", launch: applied.launch } as const;
     return also(
-      andThen(recorded, (s) => stay({ ...s, knownGood, retries: 0 })),
+      andThen(recorded, (s) => stay({ ...s, knownGood: kept, retries: 0 })),
       {
         type: "persist",
-        knownGood,
+        knownGood: kept,
         after,
       },
     );
@@ -141,8 +150,6 @@ export function onChecked(state: LoopState, event: Event<"checked">): Step {
     ]);
   return proceed(state, work.config, result, work.eventAt);
 }
-
-const rollbackPart = (to: StoreConfig | undefined) => (to ? { previous: to } : {});
 
 /** The read that confirms a checked config: act on it, or leave it to the newer data. */
 export function onConfirm(state: LoopState, resolution: Resolution): Step {

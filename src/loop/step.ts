@@ -3,7 +3,7 @@ import type { Launch } from "../agent/runner.js";
 import { type StoreConfig, sameStore } from "../relation/types.js";
 import type { CheckResult } from "../store/check.js";
 import type { Effect, LogLevel } from "./effects.js";
-import { isChecked, type LoopState, type Settings, type Work } from "./state.js";
+import { isChecked, type KnownGood, type LoopState, type Settings, type Work } from "./state.js";
 
 /** What one event leads to: the next state, and what to do, in order. */
 export interface Step {
@@ -119,4 +119,9 @@ export function hold(state: LoopState, config: StoreConfig, message?: string): S
     type: "armRetry",
     step: state.retries,
   });
+}
+
+/** The last-known-good `current`, going back to `previous` (never itself). */
+export function knownGood(current: StoreConfig, previous: StoreConfig | undefined): KnownGood {
+  return { current, ...(previous && !sameStore(previous, current) ? { previous } : {}) };
 }
