@@ -42,6 +42,11 @@ interface Harness {
   secrets: Secrets;
 }
 
+/** The first start the stand-in recorded, once it has. */
+function firstStart(record: string) {
+  return waitFor("the agent's first start", () => recordedStarts(record).at(0));
+}
+
 async function harness(
   options: {
     stopTimeoutMs?: number;
@@ -84,10 +89,7 @@ describe("Supervisor", () => {
   it("runs the agent in its own process group with the state marker, and reports it", async () => {
     const h = await harness();
     await h.supervisor.apply(launch(["--node=n1", "--remote-store-address=127.0.0.1:7070"]));
-    const [start] = await waitFor(
-      "the agent's start",
-      () => recordedStarts(h.record).at(0) && recordedStarts(h.record),
-    );
+    const start = await firstStart(h.record);
     const snap = h.supervisor.snapshot();
     expect(snap.state).toBe("RUNNING");
     expect(snap.pid).toBeGreaterThan(0);
@@ -136,10 +138,7 @@ describe("Supervisor", () => {
   it("follows the leader's exit, not its output: a leader killed alone is a crash, its worker stopped", async () => {
     const h = await harness({ stopTimeoutMs: 300 });
     await h.supervisor.apply(launch(["--node=a"]));
-    const [first] = await waitFor(
-      "the start",
-      () => recordedStarts(h.record).at(0) && recordedStarts(h.record),
-    );
+    const first = await firstStart(h.record);
     const leader = h.supervisor.snapshot().pid;
     process.kill(leader, "SIGKILL");
     // The worker lives on and holds the output pipes; the leader's exit decides.
@@ -162,10 +161,7 @@ describe("Supervisor", () => {
   it("a worker killed alone takes its parent with it: a crash, restarted", async () => {
     const h = await harness();
     await h.supervisor.apply(launch(["--node=a"]));
-    const [first] = await waitFor(
-      "the start",
-      () => recordedStarts(h.record).at(0) && recordedStarts(h.record),
-    );
+    const first = await firstStart(h.record);
     process.kill(first?.pid as number, "SIGKILL");
     await waitFor("the crash", () => h.events.some((e) => e.type === "exit"));
     await waitFor("the restart", () => recordedStarts(h.record).length === 2);
@@ -179,10 +175,7 @@ describe("Supervisor", () => {
       backoff: { initialMs: 200, maxMs: 400, resetAfterMs: 60_000 },
     });
     await h.supervisor.apply(launch(["--node=a", "--standin-crash-after-ms=300"]));
-    const [first] = await waitFor(
-      "the start",
-      () => recordedStarts(h.record).at(0) && recordedStarts(h.record),
-    );
+    const first = await firstStart(h.record);
     const leader = h.supervisor.snapshot().pid;
     const exit = await waitFor("the worker's exit reported", () =>
       h.events.find((e) => e.type === "exit"),
@@ -202,10 +195,7 @@ describe("Supervisor", () => {
       backoff: { initialMs: 3000, maxMs: 3000, resetAfterMs: 60_000 },
     });
     await h.supervisor.apply(launch(["--node=a"]));
-    const [first] = await waitFor(
-      "the start",
-      () => recordedStarts(h.record).at(0) && recordedStarts(h.record),
-    );
+    const first = await firstStart(h.record);
     const leader = h.supervisor.snapshot().pid;
     process.kill(leader, "SIGKILL");
     await waitFor("the crash", () => h.events.some((e) => e.type === "exit"));
@@ -226,10 +216,7 @@ describe("Supervisor", () => {
     // agent time to shut down through its handler rather than being SIGKILLed.
     const h = await harness({ agentPath: WRAPPER, stopTimeoutMs: 800 });
     await h.supervisor.apply(launch(["--node=a", "--standin-no-reexec"]));
-    const [agent] = await waitFor(
-      "the start",
-      () => recordedStarts(h.record).at(0) && recordedStarts(h.record),
-    );
+    const agent = await firstStart(h.record);
     const wrapper = h.supervisor.snapshot().pid;
     expect(agent?.ppid).toBe(wrapper);
     await h.supervisor.stop();
@@ -242,10 +229,7 @@ describe("Supervisor", () => {
     // As above: a group-wide SIGTERM after the parent's grace would come too late.
     const h = await harness({ agentPath: WRAPPER, stopTimeoutMs: 800 });
     await h.supervisor.apply(launch(["--node=a"]));
-    const [worker] = await waitFor(
-      "the start",
-      () => recordedStarts(h.record).at(0) && recordedStarts(h.record),
-    );
+    const worker = await firstStart(h.record);
     const wrapper = h.supervisor.snapshot().pid;
     expect(worker?.pgid).toBe(wrapper);
     expect(worker?.ppid).not.toBe(wrapper);
