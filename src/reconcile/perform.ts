@@ -5,13 +5,18 @@ import { readStable } from "../relation/reader.js";
 import type { CheckGate } from "./check-gate.js";
 import type { ReconcilerOptions } from "./options.js";
 
+/** Work that `abortApply` gave up on. */
+export class Aborted extends Error {
+  override readonly name = "Aborted";
+}
+
 /** What carrying out an effect needs of the loop's runner. */
 export interface Performer {
   readonly options: ReconcilerOptions;
   readonly gate: CheckGate;
   /** A reconcile read waits behind the work running now. */
   readonly readQueued: boolean;
-  /** Runs `work` as the one an `abortApply` gives up on. */
+  /** Runs `work` as the one an `abortApply` gives up on; then its failure is Aborted. */
   abortable(work: (signal: AbortSignal) => Promise<void>): Promise<void>;
 }
 
@@ -47,16 +52,11 @@ export async function perform(loop: Performer, effect: Effect): Promise<LoopEven
     }
     case "apply": {
       const { request } = effect;
-      let aborted = false;
       try {
-        await loop.abortable((signal) => {
-          signal.addEventListener("abort", () => {
-            aborted = true;
-          });
-          return options.runner.apply(request.launch, signal);
-        });
+        await loop.abortable((signal) => options.runner.apply(request.launch, signal));
       } catch (err) {
-        if (aborted) return { type: "applyEnded", request, outcome: { kind: "aborted" } };
+        if (err instanceof Aborted)
+          return { type: "applyEnded", request, outcome: { kind: "aborted" } };
         const message = options.secrets.scrub((err as Error).message);
         return { type: "applyEnded", request, outcome: { kind: "failed", message } };
       }

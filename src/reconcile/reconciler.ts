@@ -11,7 +11,7 @@ import type { CheckResult } from "../store/check.js";
 import { CheckGate } from "./check-gate.js";
 import { InstantEffects } from "./instant.js";
 import type { ReconcileObserver, ReconcilerOptions } from "./options.js";
-import { perform } from "./perform.js";
+import { Aborted, perform } from "./perform.js";
 
 /** Effects that wait for the loop's turn: they do I/O whose result is the next event. */
 const IN_TURN = new Set<Effect["type"]>(["read", "check", "apply", "stopAgent", "persist"]);
@@ -223,6 +223,10 @@ export class Reconciler {
     this.inflight = inflight;
     try {
       await work(inflight.signal);
+    } catch (err) {
+      throw inflight.signal.aborted
+        ? new Aborted("given up on by abortApply", { cause: err })
+        : err;
     } finally {
       if (this.inflight === inflight) this.inflight = undefined;
     }
