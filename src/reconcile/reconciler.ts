@@ -5,6 +5,7 @@ import { SerialQueue } from "../core/serial-queue.js";
 import type { Effect } from "../loop/effects.js";
 import type { LoopEvent } from "../loop/events.js";
 import { initialState, type LoopState } from "../loop/state.js";
+import { knownGood as lastKnownGood } from "../loop/step.js";
 import { transition } from "../loop/transition.js";
 import { NO_METRICS_MEMORY } from "../state-dir/metrics-memory.js";
 import type { CheckResult } from "../store/check.js";
@@ -77,9 +78,7 @@ export class Reconciler {
     const paused = await pauseFile?.load();
     const metricsSeen = await (delivery?.memory ?? NO_METRICS_MEMORY).seen().catch(() => false);
     const known = await knownGood.load();
-    const kept = known
-      ? { current: known.current, ...(known.previous ? { previous: known.previous } : {}) }
-      : undefined;
+    const kept = known && lastKnownGood(known.current, known.previous);
     await this.handle({
       type: "started",
       metricsSeen,
