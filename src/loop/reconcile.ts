@@ -46,8 +46,18 @@ function recheckApplied(state: LoopState): Step {
   return also(go(state, { kind: "checking", config, recheck: true }), { type: "check", config });
 }
 
-/** A stable read: what the data asks for, against what runs. */
-export function onRead(state: LoopState, { resolution, missing }: EventOf<"read">): Step {
+/** A stable read: its new warnings said once, then what the data asks for, against what runs. */
+export function onRead(state: LoopState, event: EventOf<"read">): Step {
+  const seen = new Set(state.resolution?.warnings.map((w) => JSON.stringify(w)));
+  const said = event.resolution.warnings
+    .filter((w) => !seen.has(JSON.stringify(w)))
+    .map((w) =>
+      log("warn", { event: "relation_warning", code: w.code, path: w.path, hint: w.hint }, w.message),
+    );
+  return also(readDecides(state, event), ...said);
+}
+
+function readDecides(state: LoopState, { resolution, missing }: EventOf<"read">): Step {
   const eventAt = state.eventAt;
   const read = { ...state, resolution, missing, eventAt: undefined };
   const { decision } = resolution;

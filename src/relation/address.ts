@@ -1,12 +1,16 @@
 import { isIPv4, isIPv6 } from "node:net";
 import { quote } from "../problem.js";
 import { RelationError } from "./errors.js";
-import { KEY_ADDRESS } from "./types.js";
+import { KEY_ADDRESS, KEY_INSECURE, KEY_TOKEN } from "./types.js";
 
 const EXAMPLE = "e.g. parca.example.com:7070 or 10.0.0.5:7070";
 const DNS_LABEL = /^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
 
-function invalid(message: string, hint: string): RelationError {
+/** Where the fix is made: the provider writes the key, so every hint says so. */
+const WHO_WRITES = `${KEY_ADDRESS} is written by the provider (the store's side of the relation)`;
+
+function invalid(message: string, fix: string): RelationError {
+  const hint = fix.includes("provider") ? fix : `${fix}; ${WHO_WRITES}`;
   return new RelationError("INVALID_ADDRESS", `${KEY_ADDRESS} ${message}`, hint);
 }
 
@@ -18,47 +22,104 @@ function hasControlCharacter(value: string): boolean {
   return false;
 }
 
-/** A default port for a URL scheme, to suggest a fix for `https://host`. */
-function schemePort(scheme: string): string {
-  if (scheme === "https" || scheme === "grpcs") return "443";
-  if (scheme === "http") return "80";
-  return "7070";
+/** The default port of each URL scheme a provider may publish, and what it says of TLS. */
+const URL_SCHEMES: Readonly<Record<string, { port: string; insecure: boolean }>> = {
+  https: { port: "443", insecure: false },
+  http: { port: "80", insecure: true },
+};
+
+/** `scheme://…`, or one of grpc-go's target schemes that go without slashes (`unix:/path`). */
+function urlScheme(value: string): string | undefined {
+  const match =
+    /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(value) ??
+    /^(unix|unix-abstract|dns|passthrough|vsock|xds):/i.exec(value);
+  return match?.[1]?.toLowerCase();
 }
 
-/** Parses `host:port` as the agent's gRPC dialer takes it; throws INVALID_ADDRESS with a fix. */
-export function validateAddress(value: string): string {
+/** An address as the agent gets it, and the URL it was read from, if it was one. */
+export interface ParsedAddress {
+  /** `host:port`: what the agent is given and the check dials. */
+  readonly address: string;
+  /** The provider's URL (`https://grpc.polarsignals.com`), when the address was one. */
+  readonly url?: string;
+}
+
+/**
+ * Parses `remote-store-address` as a provider writes it: `host:port`, or a URL with no path
+ * (the provider library writes its `external_url` verbatim, docs/relation.md), taken as the
+ * `host:port` it names. `insecure` is the relation's `remote-store-insecure`, which the URL's
+ * scheme must agree with. Throws INVALID_ADDRESS with a fix.
+ */
+export function parseAddress(value: string, insecure: boolean): ParsedAddress {
+  checkCharacters(value);
+  const scheme = urlScheme(value);
+  if (scheme !== undefined) return { address: fromUrl(value, scheme, insecure), url: value };
+  return { address: hostPort(value) };
+}
+
+function checkCharacters(value: string): void {
   const shown = quote(value);
   if (hasControlCharacter(value)) {
-    throw invalid(
-      `${shown} contains control characters`,
-      `set ${KEY_ADDRESS} to host:port, ${EXAMPLE}`,
-    );
+    throw invalid(`${shown} contains control characters`, `write host:port, ${EXAMPLE}`);
   }
   if (/\s/.test(value)) {
     throw invalid(
       `${shown} contains whitespace`,
-      `remove the whitespace: set ${KEY_ADDRESS} to host:port, ${EXAMPLE}`,
+      `remove the whitespace: write host:port, ${EXAMPLE}`,
     );
   }
-  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(value);
-  if (scheme) {
-    const rest = value.slice(scheme[0].length).split("/")[0] ?? "";
-    const fixed = /:\d+$/.test(rest)
-      ? rest
-      : `${rest}:${schemePort(scheme[1]?.toLowerCase() ?? "")}`;
+}
+
+/** `https://host[:port][/]` → `host:port`, or INVALID_ADDRESS saying why not. */
+function fromUrl(value: string, scheme: string, insecure: boolean): string {
+  const shown = quote(value);
+  const known = URL_SCHEMES[scheme];
+  if (known === undefined) {
     throw invalid(
-      `${shown} has a URL scheme; the agent takes host:port only`,
-      `drop the "${scheme[1]}://" prefix (and any path): set ${KEY_ADDRESS} to ${quote(fixed)}`,
+      `${shown} is a ${quote(`${scheme}:`)} URL; the agent dials host:port only`,
+      `publish the store's gRPC endpoint as host:port (or an https:// or http:// URL without a path), ${EXAMPLE}`,
     );
   }
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw invalid(`${shown} is not a valid URL`, `publish the store's gRPC endpoint as host:port, ${EXAMPLE}`);
+  }
+  // The raw text, too: WHATWG URL drops an empty "?" or "#".
+  const rest = value.slice(scheme.length + 3);
+  if (url.username || url.password || rest.includes("@")) {
+    throw invalid(
+      `${shown} carries user info; the agent authenticates with the bearer token only`,
+      `publish the URL without "user@" (the token belongs in ${KEY_TOKEN})`,
+    );
+  }
+  if ((url.pathname !== "/" && url.pathname !== "") || /[?#]/.test(rest)) {
+    throw invalid(
+      `${shown} has a path, query or fragment: it names a path-routed HTTP ingress, and gRPC cannot be routed through a path prefix (every call goes to /package.Service/Method)`,
+      `the provider must publish the store's gRPC endpoint as host:port (its external_url), e.g. ${quote(`${url.hostname}:${url.port || known.port}`)}, served by a gRPC ingress at the root`,
+    );
+  }
+  if (known.insecure !== insecure) {
+    throw invalid(
+      `${shown} says ${scheme} but ${KEY_INSECURE} is ${quote(String(insecure))}`,
+      `the provider must publish the two keys in agreement: ${scheme === "https" ? `https with ${KEY_INSECURE} "false" (TLS)` : `http with ${KEY_INSECURE} "true" (plaintext)`}, or the other scheme`,
+    );
+  }
+  return hostPort(`${url.hostname}:${url.port || known.port}`);
+}
+
+/** Validates `host:port` as the agent's gRPC dialer takes it; throws INVALID_ADDRESS with a fix. */
+function hostPort(value: string): string {
+  const shown = quote(value);
   if (value.startsWith("-")) {
-    throw invalid(`${shown} starts with "-"`, `set ${KEY_ADDRESS} to host:port, ${EXAMPLE}`);
+    throw invalid(`${shown} starts with "-"`, `write host:port, ${EXAMPLE}`);
   }
   const slash = value.indexOf("/");
   if (slash >= 0) {
     throw invalid(
       `${shown} has a path; the agent takes host:port only`,
-      `remove ${quote(value.slice(slash))}: set ${KEY_ADDRESS} to ${quote(value.slice(0, slash))}`,
+      `remove ${quote(value.slice(slash))}: write ${quote(value.slice(0, slash))}`,
     );
   }
   const { host, port, bracketed } = splitHostPort(value, shown);

@@ -1,5 +1,5 @@
-import { quote } from "../problem.js";
-import { validateAddress } from "./address.js";
+import { type Problem, problem, quote } from "../problem.js";
+import { parseAddress } from "./address.js";
 import { RelationError } from "./errors.js";
 import {
   KEY_ADDRESS,
@@ -12,17 +12,34 @@ import {
 /** Flat relation data, values as text; keys other than the three relation keys are ignored. */
 export type Databag = ReadonlyMap<string, string>;
 
+/** A store config and what was noticed on the way to it (ADDRESS_FROM_URL). */
+export interface ReadConfig {
+  readonly config: StoreConfig;
+  readonly warnings: readonly Problem[];
+}
+
 /**
  * Validates a databag into a store config, or `undefined` when it holds no address yet
  * ("related, not configured": docs/relation.md). Throws RelationError for bad values.
  */
-export function toStoreConfig(bag: Databag): StoreConfig | undefined {
-  const address = (bag.get(KEY_ADDRESS) ?? "").trim();
+export function toStoreConfig(bag: Databag, path = ""): ReadConfig | undefined {
+  const written = (bag.get(KEY_ADDRESS) ?? "").trim();
   const insecure = parseInsecure((bag.get(KEY_INSECURE) ?? "").trim());
   const token = parseToken((bag.get(KEY_TOKEN) ?? "").trim());
-  if (address === "") return undefined;
-  validateAddress(address);
-  return token === undefined ? { address, insecure } : { address, insecure, token };
+  if (written === "") return undefined;
+  const { address, url } = parseAddress(written, insecure);
+  const config = token === undefined ? { address, insecure } : { address, insecure, token };
+  return { config, warnings: url === undefined ? [] : [addressFromUrl(url, address, path)] };
+}
+
+/** A provider's URL taken as host:port: said, since the agent gets something else than written. */
+function addressFromUrl(url: string, address: string, path: string): Problem {
+  return problem(
+    "ADDRESS_FROM_URL",
+    `${KEY_ADDRESS} is the URL ${quote(url)}; the agent gets ${quote(address)}`,
+    `nothing to change here: the provider (the store's side of the relation) writes its external URL verbatim, and the sidecar passes the agent the host:port it names; a provider that publishes ${quote(address)} itself makes this warning go away`,
+    path,
+  );
 }
 
 function parseInsecure(value: string): boolean {

@@ -17,8 +17,8 @@ export type SourceRead =
       readonly kind: "configured";
       readonly path: string;
       readonly config: StoreConfig;
-      /** UNKNOWN_KEYS: names that look like the relation's keys but are not. */
-      readonly lookalike?: Problem;
+      /** UNKNOWN_KEYS (names that look like the relation's keys but are not), ADDRESS_FROM_URL. */
+      readonly warnings: readonly Problem[];
     }
   | { readonly kind: "error"; readonly path: string; readonly error: RelationError };
 
@@ -32,10 +32,12 @@ export async function readSource(path: string): Promise<SourceRead> {
     if (read === "missing") return { kind: "missing", path };
     const { bag, names, directory } = read;
     const lookalike = unknownKeys(path, names, { directory });
-    const noted = lookalike ? { lookalike } : {};
-    const config = bag === undefined ? undefined : toStoreConfig(bag);
-    if (config === undefined) return { kind: "unconfigured", path, ...noted };
-    return { kind: "configured", path, config, ...noted };
+    const found = bag === undefined ? undefined : toStoreConfig(bag, path);
+    if (found === undefined) {
+      return { kind: "unconfigured", path, ...(lookalike ? { lookalike } : {}) };
+    }
+    const warnings = lookalike ? [lookalike, ...found.warnings] : found.warnings;
+    return { kind: "configured", path, config: found.config, warnings };
   } catch (err) {
     let error =
       err instanceof RelationError

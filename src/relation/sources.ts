@@ -58,8 +58,8 @@ export function decide(reads: readonly SourceRead[], options: ResolveOptions = {
   for (const read of reads) {
     const warnings: Problem[] = [];
     if (read.kind === "missing" && options.reportMissing) warnings.push(sourceMissing(read.path));
-    if ((read.kind === "configured" || read.kind === "unconfigured") && read.lookalike)
-      warnings.push(read.lookalike);
+    if (read.kind === "unconfigured" && read.lookalike) warnings.push(read.lookalike);
+    if (read.kind === "configured") warnings.push(...read.warnings);
     if (read.kind === "configured" && read.config.insecure && read.config.token !== undefined) {
       warnings.push(
         problem(

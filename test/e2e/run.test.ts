@@ -239,7 +239,7 @@ describe("run, end to end", () => {
     await writeRelation(e.relation, plaintext(s1.address));
     const running = await sc.waitStatus("RUNNING", (s) => s.phase === Phase.RUNNING);
     for (const [bag, code] of [
-      [{ "remote-store-address": "https://parca.example.com" }, "INVALID_ADDRESS"],
+      [{ "remote-store-address": "https://parca.example.com/parca" }, "INVALID_ADDRESS"],
       [{ "remote-store-address": s1.address, "remote-store-insecure": "yes" }, "INVALID_INSECURE"],
     ] as const) {
       await writeRelation(e.relation, bag);

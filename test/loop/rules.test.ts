@@ -46,7 +46,7 @@ const read = (data: StoreConfig | "removed" | "invalid"): Resolution =>
       ? { kind: "missing", path: PATH }
       : data === "invalid"
         ? { kind: "error", path: PATH, error: new RelationError("MALFORMED", "no", "yes", PATH) }
-        : { kind: "configured", path: PATH, config: data },
+        : { kind: "configured", path: PATH, config: data, warnings: [] },
   ]);
 const ok = (c: StoreConfig): CheckResult => ({
   ok: true,

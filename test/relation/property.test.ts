@@ -24,6 +24,8 @@ const value = fc.oneof(
     "10.0.0.5:7070",
     "[::1]:7070",
     "https://x:1",
+    "http://x",
+    "https://x/p",
   ),
   fc
     .tuple(fc.domain(), fc.integer({ min: -1, max: 70000 }))
@@ -80,7 +82,7 @@ describe("any relation input", () => {
           : JSON.stringify(bag);
         classify(() => {
           const parsed = parseDatabag(Buffer.from(text, "utf8"));
-          return parsed === undefined ? undefined : toStoreConfig(parsed);
+          return parsed === undefined ? undefined : toStoreConfig(parsed)?.config;
         }, bag["remote-store-bearer-token"]);
       }),
       { numRuns: 2000 },
@@ -92,7 +94,7 @@ describe("any relation input", () => {
       fc.property(fc.uint8Array({ maxLength: 512 }), (bytes) => {
         classify(() => {
           const parsed = parseDatabag(bytes);
-          return parsed === undefined ? undefined : toStoreConfig(parsed);
+          return parsed === undefined ? undefined : toStoreConfig(parsed)?.config;
         }, undefined);
       }),
       { numRuns: 2000 },

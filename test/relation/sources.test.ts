@@ -12,7 +12,7 @@ async function files(contents: Record<string, string>): Promise<(name: string) =
 
 const A = '{"remote-store-address":"a.example.com:443"}';
 const B = '{"remote-store-address":"b.example.com:443"}';
-const BAD = '{"remote-store-address":"https://c.example.com"}';
+const BAD = '{"remote-store-address":"https://c.example.com/parca"}';
 
 describe("several relation sources", () => {
   it("the first configured source decides; a different later one gets CONFLICT", async () => {

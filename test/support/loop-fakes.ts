@@ -36,7 +36,7 @@ export class FakeSources implements SourceReader {
     else if (config === "invalid") {
       const error = new RelationError("MALFORMED", "not JSON", "write JSON", PATH);
       this.current = { kind: "error", path: PATH, error };
-    } else this.current = { kind: "configured", path: PATH, config };
+    } else this.current = { kind: "configured", path: PATH, config, warnings: [] };
   }
 
   async read(): Promise<Resolution> {
