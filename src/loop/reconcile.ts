@@ -52,7 +52,11 @@ export function onRead(state: LoopState, event: EventOf<"read">): Step {
   const said = event.resolution.warnings
     .filter((w) => !seen.has(JSON.stringify(w)))
     .map((w) =>
-      log("warn", { event: "relation_warning", code: w.code, path: w.path, hint: w.hint }, w.message),
+      log(
+        "warn",
+        { event: "relation_warning", code: w.code, path: w.path, hint: w.hint },
+        w.message,
+      ),
     );
   return also(readDecides(state, event), ...said);
 }

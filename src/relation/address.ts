@@ -84,7 +84,10 @@ function fromUrl(value: string, scheme: string, insecure: boolean): string {
   try {
     url = new URL(value);
   } catch {
-    throw invalid(`${shown} is not a valid URL`, `publish the store's gRPC endpoint as host:port, ${EXAMPLE}`);
+    throw invalid(
+      `${shown} is not a valid URL`,
+      `publish the store's gRPC endpoint as host:port, ${EXAMPLE}`,
+    );
   }
   // The raw text, too: WHATWG URL drops an empty "?" or "#".
   const rest = value.slice(scheme.length + 3);

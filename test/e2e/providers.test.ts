@@ -51,7 +51,11 @@ describe("what real providers publish, through render", () => {
     const path = await source("json", POLAR_SIGNALS);
     const { code, out } = await render(path);
     expect(code).toBe(0);
-    expect(out.store).toEqual({ address: "grpc.polarsignals.com:443", insecure: false, tokenSet: true });
+    expect(out.store).toEqual({
+      address: "grpc.polarsignals.com:443",
+      insecure: false,
+      tokenSet: true,
+    });
     expect(out.argv).toEqual([
       "--node=n1",
       "--remote-store-address=grpc.polarsignals.com:443",
@@ -88,7 +92,10 @@ describe("what real providers publish, through render", () => {
 
   it("an http URL without a port means port 80, plaintext", async () => {
     const { out } = await render(
-      await source("json", { "remote-store-address": "http://parca.example.com", "remote-store-insecure": "true" }),
+      await source("json", {
+        "remote-store-address": "http://parca.example.com",
+        "remote-store-insecure": "true",
+      }),
     );
     expect(out.store).toMatchObject({ address: "parca.example.com:80", insecure: true });
     expect(out.warnings.map((w: { code: string }) => w.code)).toEqual(["ADDRESS_FROM_URL"]);
@@ -100,7 +107,9 @@ describe("what real providers publish, through render", () => {
     expect(code).toBe(2);
     expect(out.error.code).toBe("INVALID_ADDRESS");
     expect(out.error.message).toContain("gRPC cannot be routed through a path prefix");
-    expect(out.error.hint).toMatch(/^the provider must publish the store's gRPC endpoint as host:port/);
+    expect(out.error.hint).toMatch(
+      /^the provider must publish the store's gRPC endpoint as host:port/,
+    );
     expect(out.error.hint).toContain('"ingress.example.com:443"');
   });
 
@@ -156,10 +165,16 @@ describe("what real providers publish, through check and run against a test stor
     );
     expect(delivering.phase).toBe(Phase.RUNNING);
     expect(delivering.applied).toEqual(
-      expect.objectContaining({ address: `localhost:${store.port}`, insecure: false, tokenSet: true }),
+      expect.objectContaining({
+        address: `localhost:${store.port}`,
+        insecure: false,
+        tokenSet: true,
+      }),
     );
     expect(delivering.sources[0]?.warnings.map((w) => w.code)).toEqual(["ADDRESS_FROM_URL"]);
-    expect(recordedStarts(record)[0]?.argv).toContain(`--remote-store-address=localhost:${store.port}`);
+    expect(recordedStarts(record)[0]?.argv).toContain(
+      `--remote-store-address=localhost:${store.port}`,
+    );
     // The store saw the agent's writes with the token, over TLS (it serves nothing else).
     expect(store.writes).toBeGreaterThan(0);
     const writes = store.calls.filter((c) => c.path.endsWith("WriteArrow"));
@@ -174,7 +189,11 @@ describe("what real providers publish, through check and run against a test stor
     const roots = { SSL_CERT_FILE: await caFile(), SSL_CERT_DIR: "/nonexistent" };
     for (const [form, bag, address] of [
       ["yaml", { ...PARCA_MACHINE, "remote-store-address": plain.address }, plain.address],
-      ["keys", { ...PARCA_K8S, "remote-store-address": `localhost:${tls.port}` }, `localhost:${tls.port}`],
+      [
+        "keys",
+        { ...PARCA_K8S, "remote-store-address": `localhost:${tls.port}` },
+        `localhost:${tls.port}`,
+      ],
     ] as const) {
       const path = await source(form, bag);
       const dir = await tempDir();

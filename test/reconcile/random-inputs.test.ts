@@ -81,7 +81,15 @@ describe("10,000 random relation inputs through the loop", () => {
     );
     const address = fc.oneof(
       fc.constantFrom(open.address, guarded.address, refused, "parca-store.invalid:7070"),
-      fc.constantFrom("https://parca-store.invalid", `http://${open.address}`, `https://${open.address}/path`, `${open.address}/path`, "::1:7070", " ", ""),
+      fc.constantFrom(
+        "https://parca-store.invalid",
+        `http://${open.address}`,
+        `https://${open.address}/path`,
+        `${open.address}/path`,
+        "::1:7070",
+        " ",
+        "",
+      ),
       fc.string({ maxLength: 30 }),
     );
     const insecure = fc.constantFrom("true", "TRUE", "false", "", "yes", "1");

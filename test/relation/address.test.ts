@@ -58,7 +58,11 @@ describe("parseAddress", () => {
     const err = rejection("https://parca.example.com/monitoring-parca");
     expect(err.message).toMatch(/gRPC cannot be routed through a path prefix/);
     expect(err.hint).toMatch(/provider must publish .*host:port.*"parca\.example\.com:443"/);
-    for (const url of ["https://p.example.com?x=1", "https://p.example.com#f", "https://p.example.com/?"]) {
+    for (const url of [
+      "https://p.example.com?x=1",
+      "https://p.example.com#f",
+      "https://p.example.com/?",
+    ]) {
       expect(rejection(url).message).toMatch(/path, query or fragment/);
     }
   });
