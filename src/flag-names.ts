@@ -7,8 +7,13 @@ export const FLAG_HEADERS = "--remote-store-grpc-headers";
 export const FLAG_SKIP_VERIFY = "--remote-store-insecure-skip-verify";
 export const FLAG_CLIENT_CERT = "--remote-store-client-cert";
 export const FLAG_CLIENT_KEY = "--remote-store-client-key";
-/** Which write RPC an agent v0.47.1+ uses (docs/store-protocol.md). */
-export const FLAG_V2_SCHEMA = "--use-v2-schema";
+/**
+ * Which write RPC an agent v0.47.1+ uses (docs/store-protocol.md). Kong prefixes the field's
+ * name with its group's: the agent's own help text says `--use-v2-schema`, which no release knows.
+ */
+export const FLAG_V2_SCHEMA = "--remote-store-use-v2-schema";
+/** What the agent's help text tells users to pass, and every release refuses (exit 80). */
+export const FLAG_V2_SCHEMA_MISSPELT = "--use-v2-schema";
 /** The agent reads its token from this variable too. */
 export const ENV_TOKEN = "PARCA_BEARER_TOKEN";
 

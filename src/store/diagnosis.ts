@@ -1,4 +1,5 @@
 import { CodedError } from "../core/errors.js";
+import { FLAG_V2_SCHEMA } from "../flag-names.js";
 import { type Problem, quote } from "../problem.js";
 
 export type DiagnosisCode =
@@ -30,7 +31,7 @@ export type DiagnosisCode =
   | "NOT_GRPC"
   | "UNKNOWN";
 
-export type WarningCode = "HEALTH_UNIMPLEMENTED";
+export type WarningCode = "HEALTH_UNIMPLEMENTED" | "WRITE_STREAM_UNANSWERED";
 
 /** What the check knew when it failed, for the sentence and the hint. */
 export interface Context {
@@ -138,8 +139,8 @@ const TEMPLATES: Record<DiagnosisCode | WarningCode, Template> = {
     `point ${ADDRESS} at the Parca store's gRPC port (7070 by default, or its ingress)`,
   ],
   STORE_TOO_OLD: (c) => [
-    `the store at ${c.address} does not implement WriteArrow, the only way agents >= v0.48 write`,
-    "upgrade the Parca server to v0.28 or later; an agent from v0.47.1 on can keep writing with --use-v2-schema=false, and for an older agent pass --agent-version",
+    `the store at ${c.address} answers the Write stream but not WriteArrow, which this agent writes with (it says ${c.detail ?? "UNIMPLEMENTED"}): a Parca older than v0.28, or a scraper-only Parca that forwards only Write`,
+    `either point ${ADDRESS} at a store that takes WriteArrow (a storing Parca v0.28 or later, or its ingress; the provider writes that key), or add ${FLAG_V2_SCHEMA}=false to the agent's base args (agents v0.47.1 and later then write over the Write stream); an agent older than v0.48 writes over Write anyway: pass --agent-version`,
   ],
   DEADLINE_EXCEEDED: (c) => [
     `${c.address} accepted the connection but did not answer within ${c.timeoutMs} ms (during ${c.stage})`,
@@ -168,6 +169,10 @@ const TEMPLATES: Record<DiagnosisCode | WarningCode, Template> = {
   UNKNOWN: (c) => [
     `the check of ${c.address} failed${c.stage ? ` during ${c.stage}` : ""}${c.detail ? `: ${c.detail}` : ""}`,
     `check ${ADDRESS} and the store's logs`,
+  ],
+  WRITE_STREAM_UNANSWERED: (c) => [
+    `${c.address} answered an empty Write stream with OK, where a storing Parca refuses it: a scraper-only Parca (a forwarder), which relays the agent's writes upstream but never relays the answers the agent waits for, so its writes are expected to fail`,
+    `point ${ADDRESS} at the storing Parca or its ingress (the provider writes that key); the sidecar watches the agent's writes and rolls back, with the agent's words, if they fail`,
   ],
   HEALTH_UNIMPLEMENTED: (c) => [
     `${c.address} has no gRPC health service; the check goes on without it`,

@@ -113,8 +113,9 @@ export async function health(
 
 /**
  * The Write bidi stream as the agent opens it, half-closed without a message: Parca answers
- * INVALID_ARGUMENT ("failed to receive request: EOF") and stores nothing; a forwarder answers OK.
- * Either proves the route; UNIMPLEMENTED is no Parca store.
+ * INVALID_ARGUMENT ("failed to receive request: EOF") and stores nothing; a scraper-only Parca
+ * answers OK, which passes with WRITE_STREAM_UNANSWERED: it never relays its upstream's answers,
+ * which the agent waits for. UNIMPLEMENTED is no Parca store.
  */
 export async function writeStream(
   run: Run,
@@ -122,7 +123,8 @@ export async function writeStream(
   metadata: OutgoingHttpHeaders,
 ): Promise<void> {
   const result = await call(run, session, WRITE, undefined, metadata);
-  if (result.code === Code.INVALID_ARGUMENT || result.code === Code.OK) return;
+  if (result.code === Code.INVALID_ARGUMENT) return;
+  if (result.code === Code.OK) return run.warn("WRITE_STREAM_UNANSWERED");
   if (result.code === Code.UNIMPLEMENTED) throw new StoreCheckError("NOT_A_PARCA_STORE");
   throw unexpected("Write", result);
 }
@@ -130,7 +132,8 @@ export async function writeStream(
 /**
  * WriteArrow with an empty buffer: a store that implements it refuses that (INVALID_ARGUMENT),
  * which proves it does. UNIMPLEMENTED from a store whose Write stream answers is a Parca too old
- * for this agent; otherwise no Parca store at all.
+ * for this agent or a scraper-only one (quoted: their words tell them apart); otherwise no Parca
+ * store at all.
  */
 export async function writeArrow(
   run: Run,
@@ -143,7 +146,8 @@ export async function writeArrow(
   if (result.code === Code.UNIMPLEMENTED) {
     const write = await call(run, session, WRITE, undefined, metadata);
     const parca = write.code === Code.INVALID_ARGUMENT || write.code === Code.OK;
-    throw new StoreCheckError(parca ? "STORE_TOO_OLD" : "NOT_A_PARCA_STORE");
+    const words = `UNIMPLEMENTED${result.message ? ` "${result.message.slice(0, 200)}"` : ""}`;
+    throw new StoreCheckError(parca ? "STORE_TOO_OLD" : "NOT_A_PARCA_STORE", words);
   }
   throw unexpected("WriteArrow", result);
 }

@@ -11,6 +11,7 @@ import {
   FLAG_TOKEN,
   FLAG_TOKEN_FILE,
   FLAG_V2_SCHEMA,
+  FLAG_V2_SCHEMA_MISSPELT,
   kongBool,
   parseFlags,
 } from "../flag-names.js";
@@ -32,7 +33,7 @@ export interface Target {
   readonly headers: readonly (readonly [string, string])[];
   readonly clientCertFile?: string;
   readonly clientKeyFile?: string;
-  /** The agent's `--use-v2-schema`, when its argv sets it: which RPC it writes with. */
+  /** The agent's `--remote-store-use-v2-schema`, when its argv sets it: which RPC it writes with. */
   readonly useV2Schema?: boolean;
 }
 
@@ -64,6 +65,13 @@ export async function targetFromArgv(
   unsetEnv: readonly string[] = [],
 ): Promise<Target> {
   const flags = parseFlags(argv);
+  const misspelt = flags.get(FLAG_V2_SCHEMA_MISSPELT)?.at(-1);
+  if (misspelt !== undefined) {
+    throw new TargetError(
+      `the agent refuses ${FLAG_V2_SCHEMA_MISSPELT} ("unknown flag", exit 80): no release knows it, whatever the agent's help text says`,
+      `write ${FLAG_V2_SCHEMA}=${kongBool(misspelt) === false ? "false" : misspelt} in the agent's base args instead`,
+    );
+  }
   const last = (name: string) => flags.get(name)?.at(-1);
   const address = last(FLAG_ADDRESS) ?? "";
   const tokens: string[] = [];

@@ -198,22 +198,58 @@ describe("a store that accepts the agent", () => {
     expect(s.calls.map((c) => c.path)).toEqual(["Health/Check", "Write"]);
   });
 
-  it("a forwarder that answers the empty Write stream OK passes too", async () => {
+  it("a forwarder that answers the empty Write stream OK passes, with WRITE_STREAM_UNANSWERED", async () => {
     const s = await store({ writeStream: "forwarder" });
     const r = await check(flags(s.address, true), { agentVersion: "v0.41.0" });
     expect(r.diagnosis).toBeUndefined();
+    expect(r.ok).toBe(true);
+    expect(r.warnings.map((w) => w.code)).toEqual(["WRITE_STREAM_UNANSWERED"]);
+    expect(r.warnings[0]?.message).toContain("scraper-only Parca");
   });
 
-  it("--use-v2-schema in the agent's args picks the RPC: false → Write, even for an unknown version", async () => {
+  it("a scraper-only Parca and an agent that writes WriteArrow: STORE_TOO_OLD quoting the store, both ways out", async () => {
+    const s = await store({ writeStream: "forwarder", writeArrow: "forwarder" });
+    const r = await check(flags(s.address, true), { agentVersion: "0.49.0" });
+    expect(r.diagnosis?.code).toBe("STORE_TOO_OLD");
+    expect(r.diagnosis?.message).toContain('UNIMPLEMENTED "method WriteArrow not implemented"');
+    expect(r.diagnosis?.message).toContain("scraper-only Parca");
+    expect(r.diagnosis?.hint).toContain("a store that takes WriteArrow");
+    expect(r.diagnosis?.hint).toContain("--remote-store-use-v2-schema=false");
+    expect(r.diagnosis?.hint).not.toMatch(/--use-v2-schema/);
+    // With the flag in the base args, the agent writes over Write: passes, with the warning.
+    const write = await check(flags(s.address, true, "--remote-store-use-v2-schema=false"), {
+      agentVersion: "0.49.0",
+    });
+    expect(write.ok).toBe(true);
+    expect(write.writeRpc).toEqual({ rpc: "Write", why: expect.stringContaining("=false") });
+    expect(write.warnings.map((w) => w.code)).toEqual(["WRITE_STREAM_UNANSWERED"]);
+  });
+
+  it("--remote-store-use-v2-schema in the agent's args picks the RPC: false → Write, even for an unknown version", async () => {
     const s = await store({ writeArrow: false });
-    const r = await check(flags(s.address, true, "--use-v2-schema=false"));
+    const r = await check(flags(s.address, true, "--remote-store-use-v2-schema=false"));
     expect(r.diagnosis).toBeUndefined();
     expect(stageNames(r).at(-1)).toBe("write");
-    expect(r.writeRpc?.why).toContain("--use-v2-schema=false");
-    const arrow = await check(flags(s.address, true, "--use-v2-schema"), {
+    expect(r.writeRpc?.why).toContain("--remote-store-use-v2-schema=false");
+    const arrow = await check(flags(s.address, true, "--remote-store-use-v2-schema"), {
       agentVersion: "v0.47.1",
     });
     expect(arrow.diagnosis?.code).toBe("STORE_TOO_OLD");
+  });
+
+  it("--use-v2-schema, as the agent's help text spells it, is refused before any call: no release knows it", async () => {
+    const s = await store();
+    for (const bad of ["--use-v2-schema=false", "--use-v2-schema"]) {
+      await expect(targetFromArgv(flags(s.address, true, bad), {})).rejects.toThrow(
+        /the agent refuses --use-v2-schema \("unknown flag", exit 80\)/,
+      );
+    }
+    await expect(
+      targetFromArgv(flags(s.address, true, "--use-v2-schema=false"), {}),
+    ).rejects.toMatchObject({
+      hint: expect.stringContaining("--remote-store-use-v2-schema=false"),
+    });
+    expect(s.calls).toEqual([]);
   });
 });
 

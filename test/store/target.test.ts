@@ -129,7 +129,7 @@ describe("systemRoots loads what Go loads", () => {
 describe("agentWriteRpc: the RPC the agent writes with", () => {
   it.each([
     ["v0.35.3", undefined, "Write"],
-    ["v0.41.0", true, "Write"], // no --use-v2-schema before v0.47.1
+    ["v0.41.0", true, "Write"], // no --remote-store-use-v2-schema before v0.47.1
     ["0.47.0", undefined, "Write"],
     ["v0.47.1", undefined, "Write"],
     ["v0.47.1", true, "WriteArrow"],
@@ -139,15 +139,15 @@ describe("agentWriteRpc: the RPC the agent writes with", () => {
     ["unknown", undefined, "WriteArrow"],
     [undefined, undefined, "WriteArrow"],
     [undefined, false, "Write"],
-  ] as const)("%s with --use-v2-schema=%s → %s", (version, v2, rpc) => {
+  ] as const)("%s with --remote-store-use-v2-schema=%s → %s", (version, v2, rpc) => {
     const write = agentWriteRpc(version, v2);
     expect(write.rpc).toBe(rpc);
     expect(write.why).not.toBe("");
   });
 
-  it("reads --use-v2-schema from the argv, bare or with a Kong boolean word", async () => {
-    expect((await targetFromArgv(["--use-v2-schema"], {})).useV2Schema).toBe(true);
-    expect((await targetFromArgv(["--use-v2-schema=No"], {})).useV2Schema).toBe(false);
+  it("reads --remote-store-use-v2-schema from the argv, bare or with a Kong boolean word", async () => {
+    expect((await targetFromArgv(["--remote-store-use-v2-schema"], {})).useV2Schema).toBe(true);
+    expect((await targetFromArgv(["--remote-store-use-v2-schema=No"], {})).useV2Schema).toBe(false);
     expect((await targetFromArgv([], {})).useV2Schema).toBeUndefined();
   });
 });

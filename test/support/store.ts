@@ -25,8 +25,11 @@ export interface TestStoreOptions {
   readonly health?: HealthMode;
   /** false: no ProfileStoreService at all (another gRPC server). */
   readonly profileStore?: boolean;
-  /** false: WriteArrow unimplemented (a server older than v0.28). */
-  readonly writeArrow?: boolean;
+  /**
+   * false: WriteArrow unimplemented (a server older than v0.28); "forwarder": answered as a
+   * scraper-only Parca v0.28 does, UNIMPLEMENTED "method WriteArrow not implemented".
+   */
+  readonly writeArrow?: boolean | "forwarder";
   /**
    * The Write stream: "parca" (default) refuses a stream closed without a message with
    * INVALID_ARGUMENT, as Parca does; "forwarder" answers OK; false leaves it unimplemented.
@@ -189,6 +192,10 @@ export class TestStore {
           callback: grpc.sendUnaryData<unknown>,
         ) => {
           seen("WriteArrow", call);
+          if (options.writeArrow === "forwarder") {
+            const details = "method WriteArrow not implemented";
+            return callback({ code: grpc.status.UNIMPLEMENTED, details, name: "", message: "" });
+          }
           const error = denied(call);
           if (error) return callback(error);
           if (call.request.ipcBuffer.length === 0) {

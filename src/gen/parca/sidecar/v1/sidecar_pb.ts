@@ -281,7 +281,7 @@ export type CheckResult = Message<"parca.sidecar.v1.CheckResult"> & {
   writeRpc: string;
 
   /**
-   * Why that RPC: the agent's version (given, learned or unknown) and its --use-v2-schema.
+   * Why that RPC: the agent's version (given, learned or unknown) and its --remote-store-use-v2-schema.
    *
    * @generated from field: string write_rpc_reason = 9;
    */
