@@ -1,8 +1,8 @@
 # parca-agent with parca-agent-sidecar as its entrypoint.
-#   docker build --build-arg PARCA_AGENT_VERSION=v0.48.0 -t parca-agent-sidecar .
+#   docker build --build-arg PARCA_AGENT_VERSION=v0.49.0 -t parca-agent-sidecar .
 # Nothing in the final image downloads anything at run time.
 
-ARG PARCA_AGENT_VERSION=v0.48.0
+ARG PARCA_AGENT_VERSION=v0.49.0
 ARG NODE_VERSION=22
 
 # The agent binary, from its official image (a static Go binary at /bin/parca-agent).

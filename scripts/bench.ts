@@ -6,11 +6,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Phase } from "../src/gen/parca/sidecar/v1/sidecar_pb.js";
+import { AGENT_VERSIONS, type AgentVersion } from "../test/support/real-agent.js";
 import { plaintext, writeRelation } from "../test/support/relation.js";
 import { Sidecar } from "../test/support/sidecar.js";
 import { measureChecks } from "./bench/checks.js";
 import { AGENT, ensureLoopTools, measureLoop, startStores } from "./bench/peers.js";
-import { measureProfiling } from "./bench/profiling.js";
+import { measureProfiling, type ProfilingResult } from "./bench/profiling.js";
 import { AgentRecord } from "./bench/record.js";
 import { report } from "./bench/report.js";
 import {
@@ -116,8 +117,11 @@ async function main(): Promise<number> {
     const checks = await measureChecks(dir, N.checks);
     console.error(`steady state: store calls over ${N.steadyS} s while the agent delivers…`);
     const steady = await measureSteadyState(dir, N.steadyS);
-    console.error(`time to profiling with the real agent: ${N.profiling} changes…`);
-    const profiling = await measureProfiling(N.profiling);
+    const profiling: Partial<Record<AgentVersion, ProfilingResult>> = {};
+    for (const version of AGENT_VERSIONS) {
+      console.error(`time to profiling with the real agent ${version}: ${N.profiling} changes…`);
+      profiling[version] = await measureProfiling(N.profiling, version);
+    }
     const measured = { quick, debounceMs: DEBOUNCE_MS, reaction, diy, diyLean };
     const loops = { nodeQuiet, nodeImmediate };
     const all = { ...measured, ...loops, burst, idle, soak, checks, steady, profiling, wrapper };

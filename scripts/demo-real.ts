@@ -1,4 +1,4 @@
-// `npm run demo:real`: the demo's story with the real parca-agent v0.41.0 and two real Parca
+// `npm run demo:real`: the demo's story with the real parca-agent v0.49.0 and two real Parca
 // v0.28.0 servers (built by `npm run peers`, which the script runs first), on loopback with no
 // network: relation → checked → the agent profiles into store A; moved to store B; removed →
 // the agent stopped. After each change it prints which nodes' profiles each store holds.
@@ -9,7 +9,7 @@ import { performance } from "node:perf_hooks";
 import { Phase, type Status } from "../src/gen/parca/sidecar/v1/sidecar_pb.js";
 import { RealParca } from "../test/support/parca.js";
 import { waitFor } from "../test/support/procs.js";
-import { agentArgs, NO_AGENT, realAgentBinary } from "../test/support/real-agent.js";
+import { agentArgs, realAgentBinary } from "../test/support/real-agent.js";
 import { plaintext, writeRelation } from "../test/support/relation.js";
 import { Sidecar } from "../test/support/sidecar.js";
 
@@ -85,9 +85,11 @@ async function demo(agent: string, dir: string, cleanup: (() => Promise<unknown>
 }
 
 async function main(): Promise<number> {
-  const agent = realAgentBinary();
-  if (agent === undefined) {
-    console.error(`demo:real: ${NO_AGENT}`);
+  let agent: string;
+  try {
+    agent = realAgentBinary("v0.49.0");
+  } catch (err) {
+    console.error(`demo:real: ${(err as Error).message}`);
     return 1;
   }
   const dir = await mkdtemp(join(tmpdir(), "parca-agent-sidecar-demo-real-"));

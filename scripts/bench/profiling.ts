@@ -12,7 +12,7 @@ import { WORKER_FLAG } from "../../src/agent/group.js";
 import { allPids, cmdline } from "../../src/agent/proc.js";
 import { AgentState, Phase } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
 import { parcaBinary, RealParca } from "../../test/support/parca.js";
-import { agentArgs, realAgentBinary } from "../../test/support/real-agent.js";
+import { type AgentVersion, agentArgs, realAgentBinary } from "../../test/support/real-agent.js";
 import { plaintext, writeRelation } from "../../test/support/relation.js";
 import { Sidecar } from "../../test/support/sidecar.js";
 import { type Percentiles, percentiles, ratio } from "./stats.js";
@@ -177,10 +177,13 @@ async function crashToRunning(sidecar: Sidecar, node: string, times: number) {
   return { total, beyond };
 }
 
-export async function measureProfiling(changes: number): Promise<ProfilingResult> {
-  const agent = realAgentBinary();
-  if (agent === undefined) return { missing: "no parca-agent test build: run npm run peers" };
+export async function measureProfiling(
+  changes: number,
+  version: AgentVersion,
+): Promise<ProfilingResult> {
+  let agent: string;
   try {
+    agent = realAgentBinary(version);
     parcaBinary();
   } catch (err) {
     return { missing: (err as Error).message };

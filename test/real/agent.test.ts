@@ -1,159 +1,90 @@
-// The real parca-agent v0.41.0 under the sidecar, with real Parca v0.28.0 servers (and Debian's
-// nginx) on loopback: what happens, and in what order. Run once per CI run, serially (one file),
-// each test with its own stores and agent metrics port. Where the agent's test build is missing
-// (no source to build it from), CI fails and elsewhere each test reports loudly that it did not
-// run and how to provide the source.
+// The real parca-agent releases under the sidecar — v0.41.0 (the Write stream) and v0.49.0
+// (WriteArrow) — with real Parca v0.28.0 servers (and Debian's nginx) on loopback: what happens,
+// and in what order. Each scenario runs with both agents, each test with its own stores and agent
+// metrics port. A missing test build fails the file, naming what to provide.
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
-import {
-  AgentState,
-  DeliveryState,
-  Phase,
-  type Status,
-} from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
+import { describe, expect, it } from "vitest";
+import { AgentState, DeliveryState, Phase } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
 import { makePki } from "../support/certs.js";
-import { afterTest, cleanUpAfterEach, startParca, startSidecar } from "../support/e2e.js";
+import { afterTest, cleanUpAfterEach, startParca } from "../support/e2e.js";
 import { type Ingress, startNginx } from "../support/ingress.js";
 import type { RealParca } from "../support/parca.js";
 import { waitFor } from "../support/procs.js";
 import {
-  AGENT_VERSION,
+  AGENT_VERSIONS,
   agentArgs,
-  EBPF_FAILED,
-  NO_AGENT,
   realAgentBinary,
   realAgentProcesses,
-  strayRealAgents,
 } from "../support/real-agent.js";
+import {
+  expectStatus,
+  noRealAgentAfterEach,
+  profilesOf,
+  realSidecar,
+} from "../support/real-run.js";
 import { plaintext, writeRelation } from "../support/relation.js";
 import { ROOT } from "../support/root.js";
-import type { Sidecar } from "../support/sidecar.js";
 import { tempDir } from "../support/tmp.js";
 
-const AGENT = realAgentBinary();
-if (AGENT === undefined) {
-  if (process.env.CI === "true")
-    throw new Error(`the real-agent tests must run in CI: ${NO_AGENT}`);
-  process.stderr.write(`\n*** the real parca-agent tests did NOT run: ${NO_AGENT} ***\n\n`);
-}
-const real = AGENT === undefined ? it.skip : it;
-const title = (t: string) => (AGENT === undefined ? `NOT RUN (no agent build): ${t}` : t);
-
-// After hooks run in reverse: this one runs once the test's sidecars and stores are stopped.
-afterEach(async () => {
-  expect(await strayRealAgents()).toEqual([]);
-});
+noRealAgentAfterEach();
 cleanUpAfterEach();
 const pki = makePki();
-
 const parca = startParca;
 
-/** Waits for a status, failing at once if the agent could not load its eBPF tracer. */
-function expectStatus(
-  sc: Sidecar,
-  what: string,
-  predicate: (s: Status) => boolean,
-  timeoutMs = 90_000,
-): Promise<Status> {
-  return sc.waitStatus(
-    what,
-    (s) => {
-      if (sc.text().includes(EBPF_FAILED)) {
-        const words = s.agent?.lastWords || s.agent?.lastExit?.stderrTail.join("\n");
-        throw new Error(`the agent could not load its eBPF tracer; status says: ${words}`);
-      }
-      return predicate(s);
-    },
-    timeoutMs,
-  );
-}
+describe.each(AGENT_VERSIONS)("the real parca-agent %s", (version) => {
+  const AGENT = realAgentBinary(version);
+  /** The RPC this release writes with by default. */
+  const rpc = version === "v0.41.0" ? "Write" : "WriteArrow";
+  const sidecar = (relation: string, args: string[], agentArgv: string[], env = {}) =>
+    realSidecar(AGENT, relation, args, agentArgv, env);
 
-async function profilesOf(store: RealParca, node: string, sc: Sidecar): Promise<void> {
-  await waitFor(
-    `${node}'s profiles in ${store.address}`,
-    async () => {
-      if (sc.text().includes(EBPF_FAILED)) throw new Error(`the agent logged "${EBPF_FAILED}"`);
-      return (await store.nodes()).includes(node);
-    },
-    90_000,
-  );
-}
+  it("supervise mode, base args ending in a bare boolean: its version learned, checked with its own write RPC, started, its profiles queryable and its writes counted; moved to a second Parca, its worker exits 0 by itself; SIGTERM leaves nothing", async () => {
+    const [a, b] = [await parca(), await parca()];
+    const relation = join(await tempDir(), "relation.json");
+    await writeRelation(relation, plaintext(a.address));
+    const { args } = await agentArgs("node-1");
+    const sc = await sidecar(relation, [], args);
+    const onA = await expectStatus(
+      sc,
+      "RUNNING on a",
+      (s) => s.phase === Phase.RUNNING && s.applied?.address === a.address,
+    );
+    // The version came from `parca-agent --version`: the check probed the agent's own RPC.
+    expect(onA.lastCheck).toMatchObject({ ok: true, writeRpc: rpc });
+    expect(onA.lastCheck?.writeRpcReason).toContain(`agent ${version.slice(1)}`);
+    expect(onA.lastCheck?.stages.map((st) => st.name).at(-1)).toBe(
+      rpc === "Write" ? "write" : "arrow",
+    );
+    expect(onA.agentArgs.slice(-2)).toEqual([
+      `--remote-store-address=${a.address}`,
+      "--remote-store-insecure=true",
+    ]);
+    await profilesOf(a, "real-node-1", sc);
+    const delivering = await expectStatus(
+      sc,
+      "DELIVERING",
+      (s) => s.delivery?.state === DeliveryState.DELIVERING,
+    );
+    expect(Number(delivering.delivery?.okWrites)).toBeGreaterThan(0);
 
-async function sidecar(
-  relation: string,
-  args: string[],
-  agentArgv: string[],
-  env: NodeJS.ProcessEnv = {},
-): Promise<Sidecar> {
-  const dir = await tempDir("pas-real-");
-  return startSidecar(
-    [
-      "--relation",
-      relation,
-      "--agent",
-      AGENT as string,
-      "--state-dir",
-      join(dir, "state"),
-      "--debounce-ms",
-      "20",
-      ...args,
-      "--",
-      ...agentArgv,
-    ],
-    { SSL_CERT_FILE: join(dir, "no-roots.pem"), SSL_CERT_DIR: join(dir, "none"), ...env },
-  );
-}
-
-describe(`the real parca-agent ${AGENT_VERSION}`, () => {
-  real(
-    title(
-      "supervise mode, base args ending in a bare boolean: checked with its Write stream, started, its profiles queryable; moved to a second Parca, its worker exits 0 by itself; SIGTERM leaves nothing",
-    ),
-    async () => {
-      const [a, b] = [await parca(), await parca()];
-      const relation = join(await tempDir(), "relation.json");
-      await writeRelation(relation, plaintext(a.address));
-      const { args } = await agentArgs("node-1");
-      const sc = await sidecar(relation, [], args);
-      const onA = await expectStatus(
-        sc,
-        "RUNNING on a",
-        (s) => s.phase === Phase.RUNNING && s.applied?.address === a.address,
-      );
-      // The version came from `parca-agent --version`: the check probed the agent's own RPC.
-      expect(onA.lastCheck).toMatchObject({ ok: true, writeRpc: "Write" });
-      expect(onA.lastCheck?.stages.map((st) => st.name).at(-1)).toBe("write");
-      expect(onA.agentArgs.slice(-2)).toEqual([
-        `--remote-store-address=${a.address}`,
-        "--remote-store-insecure=true",
-      ]);
-      await profilesOf(a, "real-node-1", sc);
-      const delivering = await expectStatus(
-        sc,
-        "DELIVERING",
-        (s) => s.delivery?.state === DeliveryState.DELIVERING,
-      );
-      expect(Number(delivering.delivery?.okWrites)).toBeGreaterThan(0);
-
-      await writeRelation(relation, plaintext(b.address));
-      await expectStatus(
-        sc,
-        "RUNNING on b",
-        (s) => s.phase === Phase.RUNNING && s.applied?.address === b.address,
-      );
-      await profilesOf(b, "real-node-1", sc);
-      // The old worker exited 0 through its own SIGTERM handler and its parent followed:
-      // nothing was killed.
-      expect(sc.text()).toContain("Subprocess completed <nil> exit: 0");
-      expect(sc.logs().filter((l) => l.event === "agent_stopped")).toEqual([
-        expect.objectContaining({ how: "terminated" }),
-      ]);
-      expect(sc.logs().some((l) => l.event === "agent_leftovers_stopped")).toBe(false);
-      expect(await sc.stop()).toBe(0);
-      expect(realAgentProcesses()).toEqual([]);
-    },
-  );
+    await writeRelation(relation, plaintext(b.address));
+    await expectStatus(
+      sc,
+      "RUNNING on b",
+      (s) => s.phase === Phase.RUNNING && s.applied?.address === b.address,
+    );
+    await profilesOf(b, "real-node-1", sc);
+    // The old worker exited 0 through its own SIGTERM handler and its parent followed:
+    // nothing was killed.
+    expect(sc.text()).toContain("Subprocess completed <nil> exit: 0");
+    expect(sc.logs().filter((l) => l.event === "agent_stopped")).toEqual([
+      expect.objectContaining({ how: "terminated" }),
+    ]);
+    expect(sc.logs().some((l) => l.event === "agent_leftovers_stopped")).toBe(false);
+    expect(await sc.stop()).toBe(0);
+    expect(realAgentProcesses()).toEqual([]);
+  });
 
   /** nginx in front of a Parca: TLS 1.3 only, h2, grpc_pass, `root` as its main location. */
   async function nginx(
@@ -181,200 +112,176 @@ describe(`the real parca-agent ${AGENT_VERSION}`, () => {
     "remote-store-bearer-token": token,
   });
 
-  real(
-    title(
-      "tokens through nginx demanding authorization: flag and file mode deliver; a rotated wrong token is held by the check; a token refused only at the Write route is refused by the check",
-    ),
-    async () => {
-      const a = await parca();
-      const demand = 'if ($http_authorization != "Bearer right-token-1") { return 401; }';
-      const { ingress, caFile } = await nginx(a, demand);
-      const relation = join(await tempDir(), "relation.json");
-      await writeRelation(relation, tls(ingress.address, "right-token-1"));
-      // The agent trusts the CA through the node's roots (SSL_CERT_FILE), as the check does.
-      const flag = await sidecar(relation, [], (await agentArgs("flag")).args, {
-        SSL_CERT_FILE: caFile,
-      });
-      const running = await expectStatus(
-        flag,
-        "RUNNING with the token flag",
-        (s) => s.phase === Phase.RUNNING && s.applied?.tokenSet === true,
-      );
-      expect(running.agentArgs.at(-1)).toBe("--remote-store-bearer-token=<redacted>");
-      await profilesOf(a, "real-flag", flag);
-      await writeRelation(relation, tls(ingress.address, "rotated-wrong-2"));
-      const held = await expectStatus(flag, "held", (s) => s.lastCheck?.ok === false);
-      expect(held.lastCheck?.diagnosis?.code).toBe("UNAUTHENTICATED");
-      expect(held.agent?.pid).toBe(running.agent?.pid);
-      expect(held.phase).toBe(Phase.DEGRADED);
-      expect(await flag.stop()).toBe(0);
+  it("tokens through nginx demanding authorization: flag and file mode deliver; a rotated wrong token is held by the check; a token refused only at the Write route is refused by the check", async () => {
+    const a = await parca();
+    const demand = 'if ($http_authorization != "Bearer right-token-1") { return 401; }';
+    const { ingress, caFile } = await nginx(a, demand);
+    const relation = join(await tempDir(), "relation.json");
+    await writeRelation(relation, tls(ingress.address, "right-token-1"));
+    // The agent trusts the CA through the node's roots (SSL_CERT_FILE), as the check does.
+    const flag = await sidecar(relation, [], (await agentArgs("flag")).args, {
+      SSL_CERT_FILE: caFile,
+    });
+    const running = await expectStatus(
+      flag,
+      "RUNNING with the token flag",
+      (s) => s.phase === Phase.RUNNING && s.applied?.tokenSet === true,
+    );
+    expect(running.agentArgs.at(-1)).toBe("--remote-store-bearer-token=<redacted>");
+    await profilesOf(a, "real-flag", flag);
+    await writeRelation(relation, tls(ingress.address, "rotated-wrong-2"));
+    const held = await expectStatus(flag, "held", (s) => s.lastCheck?.ok === false);
+    expect(held.lastCheck?.diagnosis?.code).toBe("UNAUTHENTICATED");
+    expect(held.agent?.pid).toBe(running.agent?.pid);
+    expect(held.phase).toBe(Phase.DEGRADED);
+    expect(await flag.stop()).toBe(0);
 
-      await writeRelation(relation, tls(ingress.address, "right-token-1"));
-      const file = await sidecar(
-        relation,
-        ["--token-mode", "file"],
-        (await agentArgs("file")).args,
-        { SSL_CERT_FILE: caFile },
-      );
-      const viaFile = await expectStatus(file, "RUNNING with the token file", (s) => {
-        return s.phase === Phase.RUNNING && s.applied?.tokenSet === true;
-      });
-      expect(viaFile.agentArgs.at(-1)).toMatch(/^--remote-store-bearer-token-file=/);
-      await profilesOf(a, "real-file", file);
-      expect(await file.stop()).toBe(0);
+    await writeRelation(relation, tls(ingress.address, "right-token-1"));
+    const file = await sidecar(relation, ["--token-mode", "file"], (await agentArgs("file")).args, {
+      SSL_CERT_FILE: caFile,
+    });
+    const viaFile = await expectStatus(file, "RUNNING with the token file", (s) => {
+      return s.phase === Phase.RUNNING && s.applied?.tokenSet === true;
+    });
+    expect(viaFile.agentArgs.at(-1)).toMatch(/^--remote-store-bearer-token-file=/);
+    await profilesOf(a, "real-file", file);
+    expect(await file.stop()).toBe(0);
 
-      // An ingress that guards only the agent's own RPC, by exact match: the check probes
-      // exactly that RPC, so the token is refused before any agent starts.
-      const write = "/parca.profilestore.v1alpha1.ProfileStoreService/Write";
-      const guarded = await nginx(
-        a,
-        "",
-        `    location = ${write} { if ($http_authorization != "Bearer write-token-3") { return 403; } grpc_pass grpc://${a.address}; }`,
-      );
-      await writeRelation(relation, tls(guarded.ingress.address, "other-token-4"));
-      const refused = await sidecar(relation, [], (await agentArgs("guarded")).args, {
-        SSL_CERT_FILE: guarded.caFile,
-      });
-      const refusal = await expectStatus(refused, "refused", (s) => s.lastCheck?.ok === false);
-      expect(refusal.lastCheck?.diagnosis?.code).toBe("PERMISSION_DENIED");
-      expect(refusal.lastCheck?.writeRpc).toBe("Write");
-      expect(refusal.agent?.state).not.toBe(AgentState.RUNNING);
-      expect(realAgentProcesses()).toEqual([]);
-      expect(`${flag.text()}${file.text()}${refused.text()}`).not.toMatch(
-        /right-token-1|rotated-wrong-2|other-token-4/,
-      );
-    },
-  );
+    // An ingress that guards only the agent's own RPC, by exact match: the check probes
+    // exactly that RPC, so the token is refused before any agent starts.
+    const write = `/parca.profilestore.v1alpha1.ProfileStoreService/${rpc}`;
+    const guarded = await nginx(
+      a,
+      "",
+      `    location = ${write} { if ($http_authorization != "Bearer write-token-3") { return 403; } grpc_pass grpc://${a.address}; }`,
+    );
+    await writeRelation(relation, tls(guarded.ingress.address, "other-token-4"));
+    const refused = await sidecar(relation, [], (await agentArgs("guarded")).args, {
+      SSL_CERT_FILE: guarded.caFile,
+    });
+    const refusal = await expectStatus(refused, "refused", (s) => s.lastCheck?.ok === false);
+    expect(refusal.lastCheck?.diagnosis?.code).toBe("PERMISSION_DENIED");
+    expect(refusal.lastCheck?.writeRpc).toBe(rpc);
+    expect(refusal.agent?.state).not.toBe(AgentState.RUNNING);
+    expect(realAgentProcesses()).toEqual([]);
+    expect(`${flag.text()}${file.text()}${refused.text()}`).not.toMatch(
+      /right-token-1|rotated-wrong-2|other-token-4/,
+    );
+  });
 
-  real(
-    title(
-      "a CA given to the sidecar (--ca-file) but not to the agent: rolled back AGENT_NOT_CONNECTED, with the agent's own words",
-    ),
-    async () => {
-      const a = await parca();
-      const { ingress, caFile } = await nginx(a);
-      const relation = join(await tempDir(), "relation.json");
-      await writeRelation(relation, plaintext(a.address));
-      const sc = await sidecar(
-        relation,
-        ["--ca-file", caFile, "--delivery-timeout-ms", "25000"],
-        (await agentArgs("ca")).args,
+  it("a CA given to the sidecar (--ca-file) but not to the agent: rolled back AGENT_NOT_CONNECTED, with the agent's own words", async () => {
+    const a = await parca();
+    const { ingress, caFile } = await nginx(a);
+    const relation = join(await tempDir(), "relation.json");
+    await writeRelation(relation, plaintext(a.address));
+    const sc = await sidecar(
+      relation,
+      ["--ca-file", caFile, "--delivery-timeout-ms", "25000"],
+      (await agentArgs("ca")).args,
+    );
+    await expectStatus(sc, "DELIVERING on a", (s) => {
+      return s.applied?.address === a.address && s.delivery?.state === DeliveryState.DELIVERING;
+    });
+    await writeRelation(relation, tls(ingress.address, "any-token-5"));
+    // The check passes (it trusts --ca-file); the agent does not, and says so.
+    const said = await expectStatus(sc, "the agent's words", (s) => {
+      return (
+        s.applied?.address === ingress.address && /x509|certificate/.test(s.agent?.lastWords ?? "")
       );
-      await expectStatus(sc, "DELIVERING on a", (s) => {
-        return s.applied?.address === a.address && s.delivery?.state === DeliveryState.DELIVERING;
-      });
-      await writeRelation(relation, tls(ingress.address, "any-token-5"));
-      // The check passes (it trusts --ca-file); the agent does not, and says so.
-      const said = await expectStatus(sc, "the agent's words", (s) => {
-        return (
-          s.applied?.address === ingress.address &&
-          /x509|certificate/.test(s.agent?.lastWords ?? "")
-        );
-      });
-      expect(said.agent?.lastWords).toContain("Failed to setup gRPC connection");
-      expect(said.message).toContain("the agent says");
-      const rolledBack = await expectStatus(
-        sc,
-        "rolled back",
-        (s) => s.rejected !== undefined && s.applied?.address === a.address,
-      );
-      expect(rolledBack.rejected?.code).toBe("AGENT_NOT_CONNECTED");
-      expect(rolledBack.rejected?.message).toContain("Failed to setup gRPC connection");
-      expect(rolledBack.phase).toBe(Phase.DEGRADED);
-    },
-  );
+    });
+    expect(said.agent?.lastWords).toContain("Failed to setup gRPC connection");
+    expect(said.message).toContain("the agent says");
+    const rolledBack = await expectStatus(
+      sc,
+      "rolled back",
+      (s) => s.rejected !== undefined && s.applied?.address === a.address,
+    );
+    expect(rolledBack.rejected?.code).toBe("AGENT_NOT_CONNECTED");
+    expect(rolledBack.rejected?.message).toContain("Failed to setup gRPC connection");
+    expect(rolledBack.phase).toBe(Phase.DEGRADED);
+  });
 
-  real(
-    title(
-      "the worker failing after start while its parent cannot report the panic (503): the crash and the worker's words in status, the parent stopped, restarted with backoff",
-    ),
-    async () => {
-      const a = await parca();
-      const { ingress, caFile } = await nginx(
-        a,
-        "",
-        "    location /parca.telemetry.v1alpha1.TelemetryService/ { return 503; }",
-      );
-      const relation = join(await tempDir(), "relation.json");
-      await writeRelation(relation, tls(ingress.address, "a-token-6"));
-      const { args } = await agentArgs("crash");
-      const sc = await sidecar(relation, [], [...args, "--tracers=bogus"], {
-        SSL_CERT_FILE: caFile,
-      });
-      const crashed = await expectStatus(sc, "the worker's exit", (s) => {
-        return s.agent?.lastExit?.worker === true && s.agent.state === AgentState.BACKOFF;
-      });
-      expect(crashed.agent?.lastExit?.stderrTail.join("\n")).toContain(
-        "Failed to parse the included tracers",
-      );
-      expect(crashed.message).toContain("the agent's worker exited (1)");
-      // The lingering parent was stopped, not left retrying its report for minutes.
-      await waitFor("the parent stopped", () =>
-        sc.logs().some((l) => l.event === "agent_leftovers_stopped"),
-      );
-      const again = await expectStatus(sc, "restarted", (s) => (s.agent?.crashes ?? 0) >= 2);
-      expect(again.agent?.restarts).toBeGreaterThanOrEqual(1);
-      expect(await sc.stop()).toBe(0);
-    },
-  );
+  it("the worker failing after start while its parent cannot report the panic (503): the crash and the worker's words in status, the parent stopped, restarted with backoff", async () => {
+    const a = await parca();
+    const { ingress, caFile } = await nginx(
+      a,
+      "",
+      "    location /parca.telemetry.v1alpha1.TelemetryService/ { return 503; }",
+    );
+    const relation = join(await tempDir(), "relation.json");
+    await writeRelation(relation, tls(ingress.address, "a-token-6"));
+    const { args } = await agentArgs("crash");
+    const sc = await sidecar(relation, [], [...args, "--tracers=bogus"], {
+      SSL_CERT_FILE: caFile,
+    });
+    const crashed = await expectStatus(sc, "the worker's exit", (s) => {
+      return s.agent?.lastExit?.worker === true && s.agent.state === AgentState.BACKOFF;
+    });
+    expect(crashed.agent?.lastExit?.stderrTail.join("\n")).toContain(
+      "Failed to parse the included tracers",
+    );
+    expect(crashed.message).toContain("the agent's worker exited (1)");
+    // The lingering parent was stopped, not left retrying its report for minutes.
+    await waitFor("the parent stopped", () =>
+      sc.logs().some((l) => l.event === "agent_leftovers_stopped"),
+    );
+    const again = await expectStatus(sc, "restarted", (s) => (s.agent?.crashes ?? 0) >= 2);
+    expect(again.agent?.restarts).toBeGreaterThanOrEqual(1);
+    expect(await sc.stop()).toBe(0);
+  });
 
-  real(
-    title(
-      "external mode: a restart command starts the agent with the flags file; it delivers to each store in turn; the sidecar's SIGTERM exits 0 and leaves the agent to its manager",
-    ),
-    async () => {
-      const [a, b] = [await parca(), await parca()];
-      const dir = await tempDir("pas-external-");
-      const relation = join(dir, "relation.json");
-      const flags = join(dir, "agent.flags");
-      const pidfile = join(dir, "agent.pid");
-      await writeRelation(relation, plaintext(a.address));
-      afterTest(async () => {
-        const pid = Number(await readFile(pidfile, "utf8").catch(() => "0"));
-        if (pid > 1) {
-          try {
-            process.kill(-pid, "SIGKILL");
-          } catch {
-            // gone
-          }
-          await waitFor("the external agent gone", () => realAgentProcesses().length === 0);
+  it("external mode: a restart command starts the agent with the flags file; it delivers to each store in turn; the sidecar's SIGTERM exits 0 and leaves the agent to its manager", async () => {
+    const [a, b] = [await parca(), await parca()];
+    const dir = await tempDir("pas-external-");
+    const relation = join(dir, "relation.json");
+    const flags = join(dir, "agent.flags");
+    const pidfile = join(dir, "agent.pid");
+    await writeRelation(relation, plaintext(a.address));
+    afterTest(async () => {
+      const pid = Number(await readFile(pidfile, "utf8").catch(() => "0"));
+      if (pid > 1) {
+        try {
+          process.kill(-pid, "SIGKILL");
+        } catch {
+          // gone
         }
-      });
-      const service = join(ROOT, "test", "support", "commands", "agent-service.sh");
-      const sc = await sidecar(
-        relation,
-        [
-          "--mode",
-          "external",
-          "--flags-file",
-          flags,
-          "--flags-format",
-          "args",
-          "--restart-command",
-          `${service} ${AGENT} ${flags} ${pidfile} ${join(dir, "agent.log")}`,
-          "--agent-pidfile",
-          pidfile,
-          "--agent-version",
-          AGENT_VERSION,
-          "--on-remove",
-          "keep",
-        ],
-        (await agentArgs("external")).args,
-      );
-      await expectStatus(sc, "RUNNING on a", (s) => {
-        return s.phase === Phase.RUNNING && s.applied?.address === a.address;
-      });
-      await profilesOf(a, "real-external", sc);
-      await writeRelation(relation, plaintext(b.address));
-      const onB = await expectStatus(sc, "DELIVERING on b", (s) => {
-        return s.applied?.address === b.address && s.delivery?.state === DeliveryState.DELIVERING;
-      });
-      expect(onB.agent?.state).toBe(AgentState.EXTERNAL);
-      expect(onB.agent?.problem).toBeUndefined(); // what runs is what was rendered
-      await profilesOf(b, "real-external", sc);
-      expect(await sc.stop()).toBe(0);
-      // The agent belongs to its service manager: still running, stopped by the test.
-      expect(realAgentProcesses().length).toBeGreaterThan(0);
-    },
-  );
+        await waitFor("the external agent gone", () => realAgentProcesses().length === 0);
+      }
+    });
+    const service = join(ROOT, "test", "support", "commands", "agent-service.sh");
+    const sc = await sidecar(
+      relation,
+      [
+        "--mode",
+        "external",
+        "--flags-file",
+        flags,
+        "--flags-format",
+        "args",
+        "--restart-command",
+        `${service} ${AGENT} ${flags} ${pidfile} ${join(dir, "agent.log")}`,
+        "--agent-pidfile",
+        pidfile,
+        "--agent-version",
+        version,
+        "--on-remove",
+        "keep",
+      ],
+      (await agentArgs("external")).args,
+    );
+    await expectStatus(sc, "RUNNING on a", (s) => {
+      return s.phase === Phase.RUNNING && s.applied?.address === a.address;
+    });
+    await profilesOf(a, "real-external", sc);
+    await writeRelation(relation, plaintext(b.address));
+    const onB = await expectStatus(sc, "DELIVERING on b", (s) => {
+      return s.applied?.address === b.address && s.delivery?.state === DeliveryState.DELIVERING;
+    });
+    expect(onB.agent?.state).toBe(AgentState.EXTERNAL);
+    expect(onB.agent?.problem).toBeUndefined(); // what runs is what was rendered
+    await profilesOf(b, "real-external", sc);
+    expect(await sc.stop()).toBe(0);
+    // The agent belongs to its service manager: still running, stopped by the test.
+    expect(realAgentProcesses().length).toBeGreaterThan(0);
+  });
 });

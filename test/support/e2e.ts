@@ -31,8 +31,10 @@ export async function startStore(options: TestStoreOptions = {}): Promise<TestSt
 }
 
 /** A real Parca server on loopback (test/support/parca.ts), stopped after the test. */
-export async function startParca(): Promise<RealParca> {
-  const server = await RealParca.start(await tempDir("pas-parca-"));
+export async function startParca(
+  options: Parameters<typeof RealParca.start>[1] = {},
+): Promise<RealParca> {
+  const server = await RealParca.start(await tempDir("pas-parca-"), options);
   afterTest(() => server.stop());
   return server;
 }

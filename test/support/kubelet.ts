@@ -6,16 +6,19 @@ export interface KubeletOptions {
   /** The agent container's command line after argv[0] (its --config-path among them). */
   readonly args: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
-  /** argv[0] of the agent, as the official image runs it. */
+  /** argv[0] of the stand-in agent, as the official image runs it. */
   readonly name?: string;
+  /** A real agent binary to run instead of the stand-in (its path is its argv[0]). */
+  readonly binary?: string;
   /** Before the first start: the agent container waits on the sidecar's startup probe. */
   readonly startupGate?: () => Promise<boolean>;
 }
 
 /**
  * Plays the kubelet and the container runtime for one agent container: starts the stand-in agent
- * (argv[0] `parca-agent`, in its own process group as a container would be) whenever the previous
- * one exited, and SIGKILLs whatever is left of the old one first, as the runtime does.
+ * (argv[0] `parca-agent`, in its own process group as a container would be), or a real agent
+ * binary, whenever the previous one exited, and SIGKILLs whatever is left of the old one first, as
+ * the runtime does.
  */
 export class KubeletStandIn {
   /** The pid of each agent container start, in order. */
@@ -38,8 +41,12 @@ export class KubeletStandIn {
     while (!this.stopped && this.options.startupGate && !(await this.options.startupGate()))
       await sleep(100);
     while (!this.stopped) {
-      const child = spawn(process.execPath, [STANDIN, ...this.options.args], {
-        argv0: this.options.name ?? "parca-agent",
+      const { binary } = this.options;
+      const [command, args] = binary
+        ? [binary, this.options.args]
+        : [process.execPath, [STANDIN, ...this.options.args]];
+      const child = spawn(command, args, {
+        argv0: binary ?? this.options.name ?? "parca-agent",
         env: { PATH: process.env.PATH, ...this.options.env },
         stdio: ["ignore", "ignore", "ignore"],
         detached: true,

@@ -30,8 +30,12 @@ export class RealParca {
     private readonly daemon: Ingress,
   ) {}
 
-  /** Starts a server whose files live in `dir` (the caller removes it). */
-  static async start(dir: string): Promise<RealParca> {
+  /**
+   * Starts a server whose files live in `dir` (the caller removes it). With `forwardTo`, a
+   * scraper-only Parca (`--mode=scraper-only`) that forwards what it receives to that store over
+   * plaintext: it implements only Write and WriteRaw.
+   */
+  static async start(dir: string, options: { forwardTo?: string } = {}): Promise<RealParca> {
     await mkdir(join(dir, "bucket"));
     const config = join(dir, "parca.yaml");
     await writeFile(
@@ -47,6 +51,9 @@ export class RealParca {
         `--http-address=127.0.0.1:${port}`,
         // Its default upstream is a public server: a closed loopback port instead.
         `--debuginfod-upstream-servers=127.0.0.1:${closed}`,
+        ...(options.forwardTo
+          ? ["--mode=scraper-only", `--store-address=${options.forwardTo}`, "--insecure"]
+          : []),
       ],
       port,
     );

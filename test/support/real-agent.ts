@@ -1,6 +1,9 @@
-// The real parca-agent (v0.41.0, a test build made by `npm run peers` from its release source
+// The real parca-agent releases (test builds made by `npm run peers` from their release sources
 // into a cache outside the repository), run on loopback only: --analytics-opt-out,
 // --debuginfo-upload-disable, no KUBERNETES_SERVICE_HOST, its own --http-address port.
+//   v0.41.0 writes over the Write stream, and ignores YAML flags in --config-path;
+//   v0.49.0 writes with WriteArrow (unless --remote-store-use-v2-schema=false), exports
+//   parca_agent_write_requests_total, and reads YAML flags.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { allPids, cmdline, isLive } from "../../src/agent/proc.js";
@@ -8,16 +11,21 @@ import { freePort } from "./ingress.js";
 import { peersCache } from "./parca.js";
 import { waitFor } from "./procs.js";
 
-export const AGENT_VERSION = "v0.41.0";
+export const AGENT_VERSIONS = ["v0.41.0", "v0.49.0"] as const;
+export type AgentVersion = (typeof AGENT_VERSIONS)[number];
+/** What the release build prints for `--version`: no leading v. */
+export const printedVersion = (version: AgentVersion) => version.slice(1);
 
-/** Where scripts/peers.sh put the agent, or undefined when it could not be built here. */
-export function realAgentBinary(): string | undefined {
-  const binary = join(peersCache(), `parca-agent-${AGENT_VERSION}-sandbox1`, "parca-agent");
-  return existsSync(binary) ? binary : undefined;
+/** Where scripts/peers.sh put an agent; the real-agent tests fail without it, never skip. */
+export function realAgentBinary(version: AgentVersion): string {
+  const binary = join(peersCache(), `parca-agent-${version}-sandbox2`, "parca-agent");
+  if (!existsSync(binary)) {
+    throw new Error(
+      `no parca-agent ${version} test build at ${binary}: put the source archive of the tag (https://github.com/parca-dev/parca-agent/archive/refs/tags/${version}.tar.gz) in the peers' source directory (PARCA_SIDECAR_PEER_SOURCES, else shared/peers beside the checkout) and run "npm run peers"`,
+    );
+  }
+  return binary;
 }
-
-/** Why the real-agent tests cannot run, and what to do; CI must never get here. */
-export const NO_AGENT = `no parca-agent ${AGENT_VERSION} test build: set PARCA_AGENT_SOURCE to the source archive of the tag (https://github.com/parca-dev/parca-agent/archive/refs/tags/${AGENT_VERSION}.tar.gz) and run "npm run peers"`;
 
 /**
  * The agent's base arguments for a test: its own metrics port, a node name, nothing beyond
@@ -43,17 +51,18 @@ export async function agentArgs(
 const TEST_NODE = "--node=real-";
 
 /**
- * Live processes of the real agent binary that a test started (parents and workers), as
+ * Live processes of the real agent binaries that a test started (parents and workers), as
  * "pid --node=…": a bench or a person's own agent on the same machine is not the tests'.
  */
 export function realAgentProcesses(): string[] {
-  const binary = realAgentBinary();
-  if (binary === undefined) return [];
+  const binaries = new Set(
+    AGENT_VERSIONS.map((v) => join(peersCache(), `parca-agent-${v}-sandbox2`, "parca-agent")),
+  );
   const found: string[] = [];
   for (const pid of allPids()) {
     const argv = cmdline(pid);
     const node = argv?.find((a) => a.startsWith(TEST_NODE));
-    if (argv?.[0] === binary && node && isLive(pid)) found.push(`${pid} ${node}`);
+    if (argv?.[0] && binaries.has(argv[0]) && node && isLive(pid)) found.push(`${pid} ${node}`);
   }
   return found;
 }
