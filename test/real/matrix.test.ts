@@ -36,6 +36,7 @@ interface Cell {
   readonly store: StoreKind;
   /** `--remote-store-use-v2-schema=false` in the base args (only agents that have the flag). */
   readonly v2False: boolean;
+  readonly name: string;
 }
 
 const CELLS: Cell[] = AGENT_VERSIONS.flatMap((agent) =>
@@ -44,6 +45,7 @@ const CELLS: Cell[] = AGENT_VERSIONS.flatMap((agent) =>
       agent,
       store,
       v2False,
+      name: `${agent} × ${store} × ${v2False ? "--remote-store-use-v2-schema=false" : "v2-schema flag unset"}`,
     })),
   ),
 );
@@ -183,7 +185,7 @@ async function observe(cell: Cell, flags: string[]): Promise<[Outcome, string]> 
 
 describe("the version matrix: the check's verdict equals what the real agent does", () => {
   it.each(CELLS)(
-    "$agent against $store, --remote-store-use-v2-schema=false: $v2False",
+    "$name",
     async (cell) => {
       const flags = cell.v2False ? ["--remote-store-use-v2-schema=false"] : [];
       const [predicted, said] = await predict(cell, flags);
