@@ -45,10 +45,12 @@ export interface Wired {
   readonly see: () => void;
 }
 
+/** Puts the sidecar together. `stopping` aborts once a stop was asked for: slow steps give up. */
 export async function wire(
   config: RunConfig,
   env: NodeJS.ProcessEnv,
   destination: { write(line: string): unknown },
+  stopping?: AbortSignal,
 ): Promise<Wired> {
   const secrets = new Secrets();
   operatorSecrets(config, env, secrets);
@@ -68,7 +70,7 @@ export async function wire(
   );
   // A predecessor killed without cleaning up may have left its agent running.
   if (runner instanceof Supervisor) await runner.reapPredecessors();
-  const agentVersion = await agentVersionOf(config, runner, agentEnv, log);
+  const agentVersion = await agentVersionOf(config, runner, agentEnv, log, stopping);
   const reconciler: Reconciler = new Reconciler({
     sources: new RelationReader(config.relations),
     baseArgs: config.baseArgs,
@@ -171,11 +173,12 @@ async function agentVersionOf(
   runner: Runner,
   agentEnv: NodeJS.ProcessEnv,
   log: Logger,
+  stopping?: AbortSignal,
 ): Promise<string | undefined> {
   const learned =
     config.agentVersion ??
     (runner instanceof Supervisor
-      ? await learnAgentVersion(config.agentPath, agentEnv)
+      ? await learnAgentVersion(config.agentPath, agentEnv, undefined, stopping)
       : undefined);
   log.info(
     {

@@ -17,17 +17,35 @@ export async function runCommand(
   env: NodeJS.ProcessEnv,
   destination: { write(line: string): unknown },
 ): Promise<number> {
-  const wired = await wire(config, env, destination);
-  const { log, reconciler, watcher } = wired;
+  // From the first moment, a signal is caught: its default action would kill the sidecar and
+  // lose its buffered log lines. Until the sidecar is put together it only aborts slow steps.
+  const early = new EarlySignals();
+  let wired: Wired;
+  try {
+    wired = await wire(config, env, destination, early.aborted);
+  } finally {
+    early.release();
+  }
   const life = new Life(config, wired);
-  // Handlers first: a SIGHUP's default action would kill the sidecar.
   life.handleSignals();
+  if (early.received) {
+    void life.stop(early.received);
+    return life.done;
+  }
   try {
     life.servers.push(...(await listen(config, wired)));
   } catch (err) {
     life.unhandleSignals();
     throw err;
   }
+  life.starting = start(config, wired, life);
+  await life.starting;
+  return life.done;
+}
+
+/** The watch and the loop, once the API serves; nothing more once a stop began. */
+async function start(config: RunConfig, wired: Wired, life: Life): Promise<void> {
+  const { log, reconciler, watcher } = wired;
   let lastMessage = "";
   reconciler.onChange(() => {
     wired.see();
@@ -38,11 +56,37 @@ export async function runCommand(
   });
   // Loading a few hundred system roots costs ~100 ms: do it now, not in the first TLS check.
   setImmediate(() => warmTrust(config, wired.agentEnv, log));
+  if (life.stopping) return;
   await watcher.start();
+  if (life.stopping) return;
   await reconciler.start();
   log.info({ event: "started", relations: config.relations }, "watching the relation data");
   life.startPeriodic();
-  return life.done;
+}
+
+/** SIGTERM, SIGINT and SIGHUP caught while the sidecar is put together. */
+class EarlySignals {
+  private readonly abort = new AbortController();
+  /** The first SIGTERM or SIGINT, if one came. */
+  received: string | undefined;
+  private readonly onStop = (signal: NodeJS.Signals) => {
+    this.received ??= signal;
+    this.abort.abort();
+  };
+  // A reload before there is anything to reload means nothing.
+  private readonly onHup = () => undefined;
+
+  constructor() {
+    process.on("SIGTERM", this.onStop).on("SIGINT", this.onStop).on("SIGHUP", this.onHup);
+  }
+
+  get aborted(): AbortSignal {
+    return this.abort.signal;
+  }
+
+  release(): void {
+    process.off("SIGTERM", this.onStop).off("SIGINT", this.onStop).off("SIGHUP", this.onHup);
+  }
 }
 
 /** Serves the API (and health and metrics when asked); a failure to listen ends the start. */
@@ -80,7 +124,9 @@ async function listen(config: RunConfig, wired: Wired): Promise<Listening[]> {
 class Life {
   readonly done: Promise<number>;
   private resolveDone: (code: number) => void = () => undefined;
-  private stopping = false;
+  stopping = false;
+  /** The start of the watch and the loop, which a stop lets finish before it stops them. */
+  starting: Promise<void> = Promise.resolve();
   private readonly periodic: (() => void)[] = [];
   private readonly onTerm = () => void this.stop("SIGTERM");
   private readonly onInt = () => void this.stop("SIGINT");
@@ -118,11 +164,12 @@ class Life {
       this.periodic.push(everyJittered(this.config.recheckMs, () => void reconciler.recheck()));
   }
 
-  private async stop(signal: string): Promise<void> {
+  async stop(signal: string): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     const { log, watcher, reconciler, unlockStateDir } = this.wired;
     log.info({ event: "shutdown", signal }, "stopping");
+    await this.step("finish starting", () => this.starting);
     for (const stopTimer of this.periodic) stopTimer();
     await this.step("close the relation watcher", () => watcher.close());
     // An agent under systemd (external mode) is not ours to stop when the sidecar stops.

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ROOT } from "./root.js";
 
-const AGENTS_DIR = join(ROOT, "test", "support", "agents", "/");
+export const AGENTS_DIR = join(ROOT, "test", "support", "agents", "/");
 export const STANDIN = join(AGENTS_DIR, "standin.mjs");
 /** A shell wrapper that runs the stand-in as its child, without exec. */
 export const WRAPPER = join(AGENTS_DIR, "wrapper.sh");

@@ -73,17 +73,14 @@ export class Sidecar {
     );
   }
 
-  static async start(
+  /** The `run` process, just spawned: nothing waited for (see `start`). */
+  static launch(
     args: readonly string[],
     env: NodeJS.ProcessEnv = {},
-    options: {
-      watchStatus?: boolean;
-      /** A command the sidecar runs under, which execs its arguments (same pid). */
-      wrap?: readonly string[];
-    } = {},
-  ): Promise<Sidecar> {
+    wrap: readonly string[] = [],
+  ): Sidecar {
     const command = [
-      ...(options.wrap ?? []),
+      ...wrap,
       process.execPath,
       ...NODE_FLAGS,
       CLI,
@@ -98,7 +95,19 @@ export class Sidecar {
       env: { PATH: process.env.PATH, ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
-    const sidecar = new Sidecar(child);
+    return new Sidecar(child);
+  }
+
+  static async start(
+    args: readonly string[],
+    env: NodeJS.ProcessEnv = {},
+    options: {
+      watchStatus?: boolean;
+      /** A command the sidecar runs under, which execs its arguments (same pid). */
+      wrap?: readonly string[];
+    } = {},
+  ): Promise<Sidecar> {
+    const sidecar = Sidecar.launch(args, env, options.wrap);
     // "started": the API listens, the watches are set and the first reconcile has run.
     await waitFor("the sidecar to start", () => {
       if (sidecar.exitCode !== null) {
