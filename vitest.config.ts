@@ -7,5 +7,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // The last line lists every skipped test and why (none when every test must run).
+    reporters: ["default", "./test/support/skip-reporter.ts"],
   },
 });

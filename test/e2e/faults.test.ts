@@ -8,6 +8,7 @@ import { Phase } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
 import { makePki } from "../support/certs.js";
 import { afterTest, cleanUpAfterEach, startSidecar, startStore } from "../support/e2e.js";
 import { KeyDirectory } from "../support/keydir.js";
+import { itWhere } from "../support/must-run.js";
 import {
   recordedStarts,
   STANDIN,
@@ -42,7 +43,10 @@ function canMount(): boolean {
   }
 }
 
-const MOUNTABLE = process.platform === "linux" && canMount();
+const itMounting = itWhere(
+  process.platform === "linux" && canMount(),
+  "mount -t tmpfs is refused here (it needs root with CAP_SYS_ADMIN)",
+);
 
 /**
  * Runs the sidecar in a user namespace of its own where no inotify watch may be added: ENOSPC as
@@ -70,7 +74,10 @@ function canCapInotify(): boolean {
   }
 }
 
-const CAPPABLE = process.platform === "linux" && canCapInotify();
+const itCappingInotify = itWhere(
+  process.platform === "linux" && canCapInotify(),
+  "unshare --user --map-root-user is refused here (user namespaces are off)",
+);
 
 describe("fault injection", () => {
   it("store killed mid-run: the agent keeps running, the periodic re-check reports it", async () => {
@@ -200,7 +207,7 @@ describe("fault injection", () => {
     );
   });
 
-  it.skipIf(!CAPPABLE)(
+  itCappingInotify(
     "no inotify watch to be had (ENOSPC): WATCH_FAILED is reported and the periodic rescan still applies changes",
     async () => {
       const dir = await tempDir();
@@ -230,7 +237,7 @@ describe("fault injection", () => {
     },
   );
 
-  it.skipIf(!MOUNTABLE)(
+  itMounting(
     "full disk under the state dir: the agent keeps running and the error is reported",
     async () => {
       const dir = await tempDir();
@@ -288,7 +295,7 @@ describe("fault injection", () => {
     },
   );
 
-  it.skipIf(!MOUNTABLE)(
+  itMounting(
     "read-only state dir: the new config runs, and status says it cannot be persisted",
     async () => {
       const dir = await tempDir();

@@ -1,12 +1,30 @@
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { readCapped, readSource, type SourceRead } from "../../src/relation/source.js";
 import { MAX_SOURCE_BYTES, type StoreConfig } from "../../src/relation/types.js";
 import { KeyDirectory } from "../support/keydir.js";
+import { itWhere } from "../support/must-run.js";
 import { tempDir } from "../support/tmp.js";
+
+const NOBODY = 65534;
+
+/**
+ * Runs `work` with the effective uid of nobody when this process is root (whose reads no mode
+ * refuses), and back to root after it. glibc's seteuid applies to every thread, libuv's file
+ * threads included.
+ */
+async function unprivileged<T>(work: () => Promise<T>): Promise<T> {
+  if (process.getuid?.() !== 0 || process.seteuid === undefined) return work();
+  process.seteuid(NOBODY);
+  try {
+    return await work();
+  } finally {
+    process.seteuid(0);
+  }
+}
 
 async function readText(content: string | Uint8Array, name = "relation"): Promise<SourceRead> {
   const dir = await tempDir();
@@ -218,7 +236,7 @@ describe("every error code", () => {
   });
 
   // procfs files report size 0 to stat: the buffer must grow while reading, up to the limit.
-  it.skipIf(!existsSync("/proc/self/smaps"))(
+  itWhere(existsSync("/proc/self/smaps"), "no /proc/self/smaps (not Linux)")(
     "a file larger than stat says is read whole",
     async () => {
       const text = Buffer.from(await readCapped("/proc/self/smaps")).toString();
@@ -233,7 +251,7 @@ describe("every error code", () => {
     },
   );
 
-  it.skipIf(!existsSync("/proc/kallsyms"))(
+  itWhere(existsSync("/proc/kallsyms"), "no /proc/kallsyms (not Linux)")(
     "TOO_LARGE: a file that stat calls empty but holds more than the limit",
     async () => {
       const read = await readSource("/proc/kallsyms");
@@ -251,11 +269,12 @@ describe("every error code", () => {
     expect(codeOf(await readSource(join(dir, "fifo")))).toBe("UNREADABLE");
   });
 
-  it.skipIf(process.getuid?.() === 0)("UNREADABLE: permission denied", async () => {
+  it("UNREADABLE: permission denied (read as nobody: root reads anything)", async () => {
     const dir = await tempDir();
+    await chmod(dir, 0o755);
     const path = join(dir, "relation.json");
     await writeFile(path, '{"remote-store-address":"a:1"}', { mode: 0o000 });
-    const read = await readSource(path);
+    const read = await unprivileged(() => readSource(path));
     expect(codeOf(read)).toBe("UNREADABLE");
     expect(read.kind === "error" && read.error.message).toContain("permission denied");
   });
