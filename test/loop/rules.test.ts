@@ -48,6 +48,16 @@ const read = (data: StoreConfig | "removed" | "invalid"): Resolution =>
         ? { kind: "error", path: PATH, error: new RelationError("MALFORMED", "no", "yes", PATH) }
         : { kind: "configured", path: PATH, config: data, warnings: [] },
   ]);
+/** A read of `c` whose source carries a warning. */
+const warned = (c: StoreConfig): Resolution =>
+  decide([
+    {
+      kind: "configured",
+      path: PATH,
+      config: c,
+      warnings: [problem("ADDRESS_FROM_URL", `the agent gets ${c.address}`, "h", PATH)],
+    },
+  ]);
 const ok = (c: StoreConfig): CheckResult => ({
   ok: true,
   address: c.address,
@@ -156,6 +166,27 @@ const ROWS: readonly Row[] = [
     work: "checking",
     effects: ["secret", "check"],
     also: (s) => expect(s.effects[1]).toEqual({ type: "check", config: B, since: 42 }),
+  },
+  {
+    rule: "a new warning of the relation data (ADDRESS_FROM_URL) is logged once, after what the read leads to",
+    state: given(A, { applied: applied(A) }),
+    event: { ...readEvent(A), resolution: warned(A) },
+    work: "idle",
+    effects: ["secret", "log"],
+    also: (s) =>
+      expect(s.effects[1]).toEqual({
+        type: "log",
+        level: "warn",
+        fields: { event: "relation_warning", code: "ADDRESS_FROM_URL", path: PATH, hint: "h" },
+        message: "the agent gets a.example:7070",
+      }),
+  },
+  {
+    rule: "a warning already logged is not logged again",
+    state: given(A, { applied: applied(A), resolution: warned(A) }),
+    event: { ...readEvent(A), resolution: warned(A) },
+    work: "idle",
+    effects: ["secret"],
   },
   {
     rule: "the same rendered argv and token as what runs: no check, no restart",
