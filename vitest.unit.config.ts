@@ -9,6 +9,7 @@ import { defineConfig } from "vitest/config";
 export const UNIT_TESTS = [
   "test/loop/**/*.test.ts",
   "test/reconcile/loop.test.ts",
+  "test/reconcile/burst.test.ts",
   "test/relation/**/*.test.ts",
   "test/store/check.test.ts",
   "test/store/target.test.ts",

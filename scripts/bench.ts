@@ -1,7 +1,8 @@
 // `npm run bench`: the sidecar measured the way its users judge it, on loopback with a stand-in
 // agent that is a tiny shell script (test/support/agents/record.sh), against the restart loop
 // users write without it. Prints a table and one JSON object; exits 1 when a target is missed.
-// Targets: README.md, "Performance and reliability".
+// Targets: README.md, "Performance and reliability". A target that was not measured is missed;
+// `--without-real-agent` leaves the real agent's section out, and the table says so.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,9 +26,12 @@ import { measureSteadyState } from "./bench/steady.js";
 import { measureWrapper, WRAPPED_AGENT, WRAPPED_ARGS } from "./bench/wrapper.js";
 
 const quick = process.env.BENCH_QUICK === "1";
+/** Said up front: the real agent's section is left out (its targets are not counted). */
+const withoutRealAgent = process.argv.includes("--without-real-agent");
 const DEBOUNCE_MS = 10;
 const N = {
   reaction: quick ? 60 : 300,
+  reactionDefault: quick ? 20 : 60,
   soak: quick ? 200 : 2000,
   burst: 1000,
   checks: quick ? 50 : 200,
@@ -96,6 +100,15 @@ async function main(): Promise<number> {
     await run.sidecar.stop();
     run.record.close();
     run = undefined;
+    console.error(`reaction at the default --debounce-ms (200): ${N.reactionDefault} changes…`);
+    run = await startSidecar(await mkdtemp(join(dir, "default-")), pair, AGENT, [
+      "--debounce-ms",
+      "200",
+    ]);
+    const reactionDefault = await measureReaction(run, N.reactionDefault);
+    await run.sidecar.stop();
+    run.record.close();
+    run = undefined;
     console.error(`a wrapper that does not exec: ${N.wrapper} changes, 3 leader kills…`);
     const wrappedDir = await mkdtemp(join(dir, "wrapped-"));
     run = await startSidecar(wrappedDir, pair, WRAPPED_AGENT, WRAPPED_ARGS);
@@ -106,6 +119,12 @@ async function main(): Promise<number> {
     console.error(`do-it-yourself loops: ${N.reaction} changes each…`);
     const diy = await measureLoop({ kind: "inotify", reader: "grep" }, dir, pair, N.reaction);
     const diyLean = await measureLoop({ kind: "inotify", reader: "bash" }, dir, pair, N.reaction);
+    const diyQuiet = await measureLoop(
+      { kind: "inotify", reader: "grep", quietMs: DEBOUNCE_MS },
+      dir,
+      pair,
+      N.reaction,
+    );
     const nodeQuiet = await measureLoop(
       { kind: "node", quietMs: DEBOUNCE_MS },
       dir,
@@ -118,13 +137,25 @@ async function main(): Promise<number> {
     console.error(`steady state: store calls over ${N.steadyS} s while the agent delivers…`);
     const steady = await measureSteadyState(dir, N.steadyS);
     const profiling: Partial<Record<AgentVersion, ProfilingResult>> = {};
-    for (const version of AGENT_VERSIONS) {
+    for (const version of withoutRealAgent ? [] : AGENT_VERSIONS) {
       console.error(`time to profiling with the real agent ${version}: ${N.profiling} changes…`);
       profiling[version] = await measureProfiling(N.profiling, version);
     }
-    const measured = { quick, debounceMs: DEBOUNCE_MS, reaction, diy, diyLean };
+    const measured = {
+      quick,
+      withoutRealAgent,
+      debounceMs: DEBOUNCE_MS,
+      reaction,
+      diy,
+      diyLean,
+      diyQuiet,
+    };
     const loops = { nodeQuiet, nodeImmediate };
-    const all = { ...measured, ...loops, burst, idle, soak, checks, steady, profiling, wrapper };
+    const all = {
+      ...measured,
+      ...loops,
+      ...{ reactionDefault, burst, idle, soak, checks, steady, profiling, wrapper },
+    };
     return report(all) ? 0 : 1;
   } finally {
     await run?.sidecar.stop();

@@ -2,14 +2,17 @@
 # The do-it-yourself loop the bench compares the sidecar with, as users write it today:
 # inotifywait reports each finished write or rename in the relation file's directory; the loop
 # reads the store's three values from the file with grep and cut, kills the agent and starts it
-# again with them. No check, no quiet period.
-# usage: inotify-loop.sh RELATION_FILE AGENT [grep|bash]
+# again with them. No check, and no quiet period unless QUIET_MS is given.
+# usage: inotify-loop.sh RELATION_FILE AGENT [grep|bash] [QUIET_MS]
 # `bash`: read the values with bash's own regex instead of grep and cut, with no process started
-# (leaner than what users usually write; for reference).
+# (leaner than what users usually write; for reference). QUIET_MS: after an event, wait until
+# no event came for that long before restarting (the sidecar's --debounce-ms, like for like).
 set -u
 relation=$1
 agent=$2
 reader=${3:-grep}
+quiet_ms=${4:-0}
+quiet=$(printf '0.%03d' "$quiet_ms")
 name=$(basename "$relation")
 pid=
 
@@ -54,5 +57,10 @@ read -r _ <&3
 read -r _ <&3
 restart
 while read -r file <&3; do
-  if [ "$file" = "$name" ]; then restart; fi
+  if [ "$file" = "$name" ]; then
+    if [ "$quiet_ms" -gt 0 ]; then
+      while read -t "$quiet" -r _ <&3; do :; done
+    fi
+    restart
+  fi
 done

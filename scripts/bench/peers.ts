@@ -72,8 +72,8 @@ export function ensureLoopTools(): void {
 }
 
 export type LoopKind =
-  /** The inotifywait bash loop; `reader` as inotify-loop.sh takes it. */
-  | { readonly kind: "inotify"; readonly reader: "grep" | "bash" }
+  /** The inotifywait bash loop; `reader` and the quiet period as inotify-loop.sh takes them. */
+  | { readonly kind: "inotify"; readonly reader: "grep" | "bash"; readonly quietMs?: number }
   | { readonly kind: "node"; readonly quietMs: number };
 
 /** A restart loop without a check, measured over `count` changes alternating `a` and `b`. */
@@ -83,13 +83,16 @@ export async function measureLoop(
   [a, b]: readonly [string, string],
   count: number,
 ): Promise<Percentiles> {
-  const tag = loop.kind === "inotify" ? `inotify-${loop.reader}` : `node-${loop.quietMs}`;
+  const tag =
+    loop.kind === "inotify"
+      ? `inotify-${loop.reader}-${loop.quietMs ?? 0}`
+      : `node-${loop.quietMs}`;
   const relation = join(dir, `loop-${tag}.json`);
   const record = new AgentRecord(join(dir, `loop-${tag}.record`));
   await writeRelation(relation, plaintext(a));
   const [file, args] =
     loop.kind === "inotify"
-      ? ["bash", [INOTIFY_LOOP, relation, AGENT, loop.reader]]
+      ? ["bash", [INOTIFY_LOOP, relation, AGENT, loop.reader, String(loop.quietMs ?? 0)]]
       : [process.execPath, [NODE_LOOP, relation, AGENT, String(loop.quietMs)]];
   const child = spawn(file, args, {
     env: { PATH: process.env.PATH, STANDIN_RECORD: record.path },

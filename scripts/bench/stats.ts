@@ -27,6 +27,19 @@ export function percentiles(values: readonly number[]): Percentiles {
 
 export const ratio = (a: number, b: number) => round2(a / b);
 
+/**
+ * The documented restart backoff (README: 1 s doubling to 60 s, ±20 % jitter): the n-th crash
+ * in a row (from 0) is restarted after this many ms, nominally.
+ */
+export const backoffMs = (n: number) => Math.min(1000 * 2 ** n, 60_000);
+
+/**
+ * Whether a crash → running time, measured from the kill, fits the n-th step of the documented
+ * schedule: at least its −20 %, at most its +20 % plus `slackMs` for the restart itself.
+ */
+export const onSchedule = (ms: number, n: number, slackMs: number) =>
+  ms >= backoffMs(n) * 0.8 && ms <= backoffMs(n) * 1.2 + slackMs;
+
 /** Wall-clock milliseconds, comparable with the stand-in agent's `date +%s%N`. */
 export const wallMs = () => performance.timeOrigin + performance.now();
 

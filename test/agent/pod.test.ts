@@ -1,7 +1,7 @@
 // The pod's agent is found by name, by the flags file it reads, and by the pod's cgroup; the
 // options that make no sense with it are refused; the operator's base config is kept.
 import { spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { parse } from "yaml";
@@ -33,6 +33,33 @@ function agent(args: string[], argv0 = "parca-agent"): number {
   return child.pid as number;
 }
 
+const POD_UID = "7d3e9f2a-5b1c-4e8d-9a6f-0c2b4d6e8f10";
+
+/**
+ * Puts `pid` in a real cgroup named as the kubelet's systemd driver names a pod's
+ * (`kubepods-pod<uid with _>.slice`), beside this process's own memory (v1) or unified (v2)
+ * cgroup; returns how to put it back and remove that cgroup.
+ */
+function intoPodCgroup(pid: number, uid: string): () => void {
+  const lines = readFileSync("/proc/self/cgroup", "utf8").trim().split("\n");
+  const v1 = lines.find((l) => l.split(":")[1] === "memory");
+  const [mount, own] = v1
+    ? ["/sys/fs/cgroup/memory", v1.split(":")[2] ?? "/"]
+    : ["/sys/fs/cgroup", lines.find((l) => l.startsWith("0::"))?.slice(3) ?? "/"];
+  const home = join(mount, own);
+  const pod = join(home, `kubepods-pod${uid.replaceAll("-", "_")}.slice`);
+  mkdirSync(pod);
+  writeFileSync(join(pod, "cgroup.procs"), String(pid));
+  return () => {
+    try {
+      writeFileSync(join(home, "cgroup.procs"), String(pid));
+    } catch {
+      // gone: its cgroup empties by itself
+    }
+    rmdirSync(pod);
+  };
+}
+
 const config = (args: string[]) => runConfig(new Options(parseCommandLine("run", args, {})), false);
 const POD = ["--relation", "/r", "--mode", "external", "--flags-file", "/shared/agent.yaml"];
 
@@ -57,9 +84,16 @@ describe("--agent-process", () => {
     expect(findPodAgent({ ...spec, podUid: "3f1c2a9e-0000-4000-8000-000000000000" })).toEqual({
       kind: "none",
     });
-    // One it does name (every test process shares the cgroup here).
-    const cgroup = readFileSync(`/proc/${pid}/cgroup`, "utf8").trim().split("/").at(-1) ?? "";
-    if (cgroup.length > 0) expect(findPodAgent({ ...spec, podUid: cgroup }).kind).toBe("one");
+    // Once it runs in the pod's cgroup, that pod's UID finds it.
+    expect(findPodAgent({ ...spec, podUid: POD_UID })).toEqual({ kind: "none" });
+    const leave = intoPodCgroup(pid, POD_UID);
+    try {
+      expect(readFileSync(`/proc/${pid}/cgroup`, "utf8")).toContain("kubepods-pod7d3e9f2a_5b1c");
+      const inPod = findPodAgent({ ...spec, podUid: POD_UID });
+      expect(inPod.kind === "one" && inPod.agent.pid).toBe(pid);
+    } finally {
+      leave();
+    }
     // Two agents reading the same file: ambiguous, nothing to signal.
     const twin = agent([`--config-path=${file}`]);
     const many = await waitFor("two matches", () => {

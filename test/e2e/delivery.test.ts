@@ -84,6 +84,15 @@ describe("delivery", () => {
     expect(st.rejected).toBeUndefined();
     expect(recordedStarts(record)).toHaveLength(1);
     expect(await sc.health("readiness")).toBe(Serving.SERVING);
+    // And later: more failed writes seen by the loop (the sentinel), still no restart.
+    const later = await sc.waitStatus(
+      "more failed writes observed",
+      (s) => Number(s.delivery?.failedWrites) >= Number(st.delivery?.failedWrites) + 5,
+    );
+    expect(later.agent?.pid).toBe(st.agent?.pid);
+    expect(later.rejected).toBeUndefined();
+    expect(later.delivery?.problem?.code).toBe("AGENT_WRITES_FAILING");
+    expect(recordedStarts(record)).toHaveLength(1);
   });
 
   it("a store that passes every probe but refuses the agent's writes: rolled back, AGENT_WRITES_FAILING", async () => {

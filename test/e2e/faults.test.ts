@@ -196,15 +196,22 @@ describe("fault injection", () => {
       "--rescan-ms",
       "0",
     ]);
-    await sc.waitStatus("RUNNING on a", (s) => s.applied?.address === a.address);
+    const onA = await sc.waitStatus("RUNNING on a", (s) => s.applied?.address === a.address);
     await rm(secret, { recursive: true });
-    await sc.waitStatus("gone", (s) => s.desired === undefined);
+    const gone = await sc.waitStatus("gone", (s) => s.desired === undefined);
+    // Within --remove-grace-ms the agent is left alone.
+    expect(gone.applied?.address).toBe(a.address);
+    expect(gone.agent?.pid).toBe(onA.agent?.pid);
     await mkdir(secret);
     await new KeyDirectory(secret).write(plaintext(b.address));
-    await sc.waitStatus(
+    // With the rescan off, only the watch can have seen the new directory.
+    const onB = await sc.waitStatus(
       "RUNNING on b",
       (s) => s.applied?.address === b.address && s.phase === Phase.RUNNING,
     );
+    expect(onB.desired?.address).toBe(b.address);
+    expect(onB.agent?.pid).not.toBe(onA.agent?.pid);
+    expect(onB.sources[0]?.warnings.map((w) => w.code)).not.toContain("WATCH_FAILED");
   });
 
   itCappingInotify(

@@ -291,6 +291,11 @@ describe("every diagnosis that can be made on one machine", () => {
     const tls = await diagnosis(flags(`127.0.0.1:${e.port}`, false), { timeoutMs: 400 });
     expect(tls.diagnosis?.code).toBe("DEADLINE_EXCEEDED");
     expect(stageNames(tls)).toEqual(["dns", "tcp", "tls"]);
+    // Each ends when its budget does: 400 ms, plus 1 s of slack for a loaded machine's timers.
+    for (const r of [plain, tls]) {
+      expect(r.durationMs).toBeGreaterThanOrEqual(400);
+      expect(r.durationMs).toBeLessThanOrEqual(400 + 1000);
+    }
   });
 
   it("an aborted check ends at once and closes its connection, whatever its budget", async () => {

@@ -96,12 +96,19 @@ function runAgent() {
       Number(process.env.STANDIN_CRASH_AFTER_MS ?? 50),
     );
   }
+  // One delay, or one per start ("0,0,700": the third start and later crash after 700 ms),
+  // the starts counted in $STANDIN_RECORD.
   const crash = flag("--standin-crash-after-ms");
   if (crash !== undefined) {
-    setTimeout(() => {
-      console.error("panic: stand-in crash");
-      process.exit(3);
-    }, Number(crash));
+    const schedule = crash.split(",").map(Number);
+    const starts = record ? readFileSync(record, "utf8").trim().split("\n").length : 1;
+    setTimeout(
+      () => {
+        console.error("panic: stand-in crash");
+        process.exit(3);
+      },
+      schedule[Math.min(starts, schedule.length) - 1],
+    );
   }
   if (flag("--http-address")) write();
   setInterval(() => undefined, 1 << 30);
@@ -208,6 +215,8 @@ function write() {
 
 if (args.includes("--version")) {
   const version = process.env.STANDIN_VERSION ?? "";
+  // A release logs a line on stderr before it answers (its memory limit).
+  console.error("INFO memory is not limited, skipping");
   console.log(`parca-agent, version ${version} (commit: standin, date: ), arch: amd64`);
   process.exit(0);
 } else if (process.env.STANDIN_CHILD === "1") {
