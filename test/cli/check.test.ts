@@ -132,7 +132,7 @@ describe("parca-agent-sidecar check", () => {
     const result = JSON.parse(r.stdout);
     expect(result.diagnosis.code).toBe("DEADLINE_EXCEEDED");
     // The check's own time: the budget, plus 1 s of slack for a loaded 2-core machine's timers.
-    expect(result.durationMs).toBeGreaterThanOrEqual(300);
+    expect(result.durationMs).toBeGreaterThanOrEqual(300 - 10); // timers: a few ms either way
     expect(result.durationMs).toBeLessThanOrEqual(300 + 1000);
     // The process's: the budget, plus 5 s of slack for Node's start-up and loading the CLI.
     expect(Date.now() - started).toBeLessThanOrEqual(300 + 5000);

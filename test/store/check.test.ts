@@ -293,7 +293,7 @@ describe("every diagnosis that can be made on one machine", () => {
     expect(stageNames(tls)).toEqual(["dns", "tcp", "tls"]);
     // Each ends when its budget does: 400 ms, plus 1 s of slack for a loaded machine's timers.
     for (const r of [plain, tls]) {
-      expect(r.durationMs).toBeGreaterThanOrEqual(400);
+      expect(r.durationMs).toBeGreaterThanOrEqual(400 - 10); // timers: a few ms either way
       expect(r.durationMs).toBeLessThanOrEqual(400 + 1000);
     }
   });
