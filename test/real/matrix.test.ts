@@ -184,9 +184,9 @@ async function observe(cell: Cell, flags: string[]): Promise<[Outcome, string]> 
 }
 
 describe("the version matrix: the check's verdict equals what the real agent does", () => {
-  it.each(CELLS)(
-    "$name",
-    async (cell) => {
+  it.each(CELLS.map((cell) => [cell.name, cell] as const))(
+    "%s",
+    async (_, cell) => {
       const flags = cell.v2False ? ["--remote-store-use-v2-schema=false"] : [];
       const [predicted, said] = await predict(cell, flags);
       const [observed, why] = await observe(cell, flags);

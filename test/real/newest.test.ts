@@ -22,6 +22,8 @@ import { tempDir } from "../support/tmp.js";
 
 noRealAgentAfterEach();
 cleanUpAfterEach();
+// Each waits on the real agent: its eBPF load, its 5 s profiling period, and — where its writes
+// fail — for --delivery-timeout-ms (45 s) to run out.
 
 const VERSION = "v0.49.0";
 const AGENT = realAgentBinary(VERSION);
@@ -56,7 +58,7 @@ describe(`the real parca-agent ${VERSION}`, () => {
     expect((await sc.status()).agent?.pid).toBe(delivering.agent?.pid);
     expect(await sc.stop()).toBe(0);
     expect((await a.nodes()).includes(node)).toBe(true);
-  });
+  }, 180_000);
 
   it("the forwarder over the Write stream (--remote-store-use-v2-schema=false): the check passes with WRITE_STREAM_UNANSWERED, the agent's writes fail, rolled back with its own words", async () => {
     const a = await startParca();
@@ -99,7 +101,7 @@ describe(`the real parca-agent ${VERSION}`, () => {
     });
     expect(await sc.stop()).toBe(0);
     expect(realAgentProcesses()).toEqual([]);
-  });
+  }, 240_000);
 
   it("the pod shape: the agent started as the kubelet would, on --config-path with the sidecar's YAML flags; profiles in a, then in b after a change", async () => {
     const [a, b] = [await startParca(), await startParca()];
@@ -149,7 +151,7 @@ describe(`the real parca-agent ${VERSION}`, () => {
     await profilesOf(b, node, sc);
     expect(await sc.stop()).toBe(0);
     await kubelet.stop();
-  });
+  }, 240_000);
 });
 
 /** The agent's own metrics endpoint, from its --http-address. */
