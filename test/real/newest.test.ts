@@ -2,6 +2,7 @@
 // forwarder) that does not take its WriteArrow, the same forwarder taken over the Write stream
 // (--remote-store-use-v2-schema=false), where the check passes and the agent's writes fail —
 // and the pod shape, where the agent is its own container reading the sidecar's YAML flags.
+import { execFile } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -27,6 +28,33 @@ cleanUpAfterEach();
 
 const VERSION = "v0.49.0";
 const AGENT = realAgentBinary(VERSION);
+
+describe("the v2-schema flag as the releases spell it", () => {
+  /** What a release says of its command line: exit code and its error line. */
+  const parse = (version: "v0.41.0" | "v0.49.0", flag: string) =>
+    new Promise<{ code: number | null; said: string }>((resolve) => {
+      execFile(
+        realAgentBinary(version),
+        ["--node=real-flags", flag, "--help"],
+        (err, _out, stderr) =>
+          resolve({ code: err ? (err.code as number) : 0, said: stderr.split("\n")[0] ?? "" }),
+      );
+    });
+
+  it("--use-v2-schema (what the help text says) is unknown to v0.49.0 and v0.41.0; --remote-store-use-v2-schema is v0.49.0's", async () => {
+    for (const version of ["v0.41.0", "v0.49.0"] as const) {
+      expect(await parse(version, "--use-v2-schema=false")).toEqual({
+        code: 80,
+        said: "parca-agent: error: unknown flag --use-v2-schema",
+      });
+    }
+    expect((await parse("v0.49.0", "--remote-store-use-v2-schema=false")).code).toBe(0);
+    expect(await parse("v0.41.0", "--remote-store-use-v2-schema=false")).toEqual({
+      code: 80,
+      said: "parca-agent: error: unknown flag --remote-store-use-v2-schema",
+    });
+  });
+});
 
 describe(`the real parca-agent ${VERSION}`, () => {
   it("a scraper-only Parca does not take WriteArrow: held with the forwarder's own words, the running agent untouched", async () => {
