@@ -121,6 +121,34 @@ export function handshakeWithDefaults(
   ).then(() => seen);
 }
 
+/**
+ * The certificate a server presents over TLS 1.2, where it still speaks it: OpenSSL before 3.2
+ * (Node 20's) has no TLS 1.3 signature scheme for brainpool keys, so a TLS 1.3 handshake with
+ * such a server fails before its certificate is seen.
+ */
+export function certificateOverTls12(
+  ip: string,
+  port: number,
+  servername: string | undefined,
+  timeoutMs: number,
+): Promise<DefaultHandshake["peer"] | undefined> {
+  let peer: DefaultHandshake["peer"] | undefined;
+  return probe(
+    timeoutMs,
+    () =>
+      unverifiedTls(ip, port, servername, {
+        minVersion: "TLSv1.2",
+        maxVersion: "TLSv1.2",
+        ecdhCurve: "X25519:P-256:P-384:P-521:brainpoolP256r1:brainpoolP384r1:brainpoolP512r1",
+      }),
+    (socket: TLSSocket, done) =>
+      socket.on("secureConnect", () => {
+        peer = socket.getPeerCertificate(true);
+        done(true);
+      }),
+  ).then(() => peer);
+}
+
 /** Whether an HTTP/1.x server answers the HTTP/2 preface at ip:port (with 400, typically). */
 export function answersHttp1(ip: string, port: number, timeoutMs: number) {
   return probe(

@@ -113,7 +113,7 @@ const corpus: Case[] = [
   {
     name: "brainpool P-256 key",
     chain: () => plain(leafOf({ keyType: "ec-brainpool" })),
-    verdict: "TLS_HANDSHAKE",
+    verdict: "TLS_CERT_UNSUPPORTED",
   },
   // Signatures
 
