@@ -37,7 +37,10 @@ describe("the v2-schema flag as the releases spell it", () => {
         realAgentBinary(version),
         ["--node=real-flags", flag, "--help"],
         (err, _out, stderr) =>
-          resolve({ code: err ? (err.code as number) : 0, said: stderr.split("\n")[0] ?? "" }),
+          resolve({
+            code: err ? (err.code as number) : 0,
+            said: stderr.split("\n").find((l) => l.startsWith("parca-agent:")) ?? "",
+          }),
       );
     });
 
