@@ -107,7 +107,7 @@ export function report(m: Measured): boolean {
   row("inotifywait loop (DIY)", p(m.diy), "");
   row("  … values read by bash", p(m.diyLean), "");
   row("ratio of p50s", `${ratioDiy}×`, "≤ 2.5×", targets.reaction_p50_le_2_5x_diy_loop);
-  row(`inotifywait loop, ${m.debounceMs} ms quiet`, p(m.diyQuiet), "");
+  row(`inotifywait loop, ${m.debounceMs}ms quiet`, p(m.diyQuiet), "");
   row(
     "ratio of p50s, same quiet",
     `${ratioQuiet}×`,
