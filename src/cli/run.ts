@@ -32,19 +32,19 @@ export async function runCommand(
     void life.stop(early.received);
     return life.done;
   }
+  life.starting = start(config, wired, life);
   try {
-    life.servers.push(...(await listen(config, wired)));
+    await life.starting;
   } catch (err) {
     life.unhandleSignals();
     throw err;
   }
-  life.starting = start(config, wired, life);
-  await life.starting;
   return life.done;
 }
 
-/** The watch and the loop, once the API serves; nothing more once a stop began. */
+/** The API, then the watch and the loop; nothing more once a stop began (it waits for this). */
 async function start(config: RunConfig, wired: Wired, life: Life): Promise<void> {
+  life.servers.push(...(await listen(config, wired)));
   const { log, reconciler, watcher } = wired;
   let lastMessage = "";
   reconciler.onChange(() => {
