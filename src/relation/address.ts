@@ -9,8 +9,13 @@ const DNS_LABEL = /^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
 /** Where the fix is made: the provider writes the key, so every hint says so. */
 const WHO_WRITES = `${KEY_ADDRESS} is written by the provider (the store's side of the relation)`;
 
+/** INVALID_ADDRESS with a fix, and who makes it. */
 function invalid(message: string, fix: string): RelationError {
-  const hint = fix.includes("provider") ? fix : `${fix}; ${WHO_WRITES}`;
+  return providerMust(message, `${fix}; ${WHO_WRITES}`);
+}
+
+/** INVALID_ADDRESS whose hint already says what the provider must publish. */
+function providerMust(message: string, hint: string): RelationError {
   return new RelationError("INVALID_ADDRESS", `${KEY_ADDRESS} ${message}`, hint);
 }
 
@@ -97,19 +102,20 @@ function fromUrl(value: string, scheme: string, insecure: boolean): string {
       `publish the URL without "user@" (the token belongs in ${KEY_TOKEN})`,
     );
   }
+  const address = `${url.hostname}:${url.port || known.port}`;
   if ((url.pathname !== "/" && url.pathname !== "") || /[?#]/.test(rest)) {
-    throw invalid(
+    throw providerMust(
       `${shown} has a path, query or fragment: it names a path-routed HTTP ingress, and gRPC cannot be routed through a path prefix (every call goes to /package.Service/Method)`,
-      `the provider must publish the store's gRPC endpoint as host:port (its external_url), e.g. ${quote(`${url.hostname}:${url.port || known.port}`)}, served by a gRPC ingress at the root`,
+      `the provider must publish the store's gRPC endpoint as host:port (its external_url), e.g. ${quote(address)}, served by a gRPC ingress at the root`,
     );
   }
   if (known.insecure !== insecure) {
-    throw invalid(
+    throw providerMust(
       `${shown} says ${scheme} but ${KEY_INSECURE} is ${quote(String(insecure))}`,
       `the provider must publish the two keys in agreement: ${scheme === "https" ? `https with ${KEY_INSECURE} "false" (TLS)` : `http with ${KEY_INSECURE} "true" (plaintext)`}, or the other scheme`,
     );
   }
-  return hostPort(`${url.hostname}:${url.port || known.port}`);
+  return hostPort(address);
 }
 
 /** Validates `host:port` as the agent's gRPC dialer takes it; throws INVALID_ADDRESS with a fix. */

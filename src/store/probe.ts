@@ -122,9 +122,9 @@ export function handshakeWithDefaults(
 }
 
 /**
- * The certificate a server presents over TLS 1.2, where it still speaks it: OpenSSL before 3.2
- * (Node 20's) has no TLS 1.3 signature scheme for brainpool keys, so a TLS 1.3 handshake with
- * such a server fails before its certificate is seen.
+ * The certificate a server presents over TLS 1.2, where it still speaks it. Node 20's OpenSSL
+ * (3.0) has no TLS 1.3 signature scheme for brainpool keys (Node 22's, 3.5, has), so a TLS 1.3
+ * handshake with such a server fails before its certificate is seen.
  */
 export function certificateOverTls12(
   ip: string,

@@ -138,17 +138,12 @@ async function classifyTlsError(run: Run, err: unknown): Promise<StoreCheckError
 async function whyNoHandshake(run: Run) {
   const servername = isIP(run.target.host) ? undefined : run.target.host;
   const seen = await handshakeWithDefaults(run.ip, run.target.port, servername, run.remaining());
-  if (seen === undefined) {
-    // No TLS 1.3 handshake at all: its certificate may still be seen over TLS 1.2.
-    const peer = await certificateOverTls12(run.ip, run.target.port, servername, run.remaining());
-    const leaf = peer ? peerChain(peer)[0] : undefined;
-    const key = leaf ? unsupportedKey(leaf) : undefined;
-    return key
-      ? { code: "TLS_CERT_UNSUPPORTED" as const, detail: `the certificate has ${key}` }
-      : undefined;
-  }
-  const leaf = peerChain(seen.peer)[0];
+  // No TLS 1.3 handshake at all: the certificate may still be seen over TLS 1.2.
+  const peer =
+    seen?.peer ??
+    (await certificateOverTls12(run.ip, run.target.port, servername, run.remaining()));
+  const leaf = peer ? peerChain(peer)[0] : undefined;
   const key = leaf ? unsupportedKey(leaf) : undefined;
   if (key) return { code: "TLS_CERT_UNSUPPORTED" as const, detail: `the certificate has ${key}` };
-  return goParametersRefusal(seen.group, seen.suite);
+  return seen ? goParametersRefusal(seen.group, seen.suite) : undefined;
 }
