@@ -10,7 +10,7 @@ import { Reconciler } from "../../src/reconcile/reconciler.js";
 import { RelationReader } from "../../src/relation/reader.js";
 import { RelationWatcher } from "../../src/relation/watch.js";
 import { capturedLogger } from "../support/logs.js";
-import { FakeChecker, FakeRunner, MemoryKnownGood } from "../support/loop-fakes.js";
+import { FakeChecker, FakeRunner, loopOptions, MemoryKnownGood } from "../support/loop-fakes.js";
 import { waitFor } from "../support/procs.js";
 import { plaintext } from "../support/relation.js";
 import { tempDir } from "../support/tmp.js";
@@ -36,21 +36,16 @@ describe("a burst of writes through the real watcher", () => {
     let firstEvents = 0;
     let changes = 0;
     const checker = new FakeChecker();
-    const reconciler = new Reconciler({
-      sources: new RelationReader([relation]),
-      baseArgs: ["--node=n1"],
-      render: { tokenMode: "flag", stateDir: dir },
-      unverified: "hold",
-      onRemove: "stop",
-      removeGraceMs: 2000,
-      minUptimeMs: 10_000,
-      retry: { initialMs: 1000, maxMs: 60_000, resetAfterMs: 60_000 },
-      runner,
-      checker,
-      knownGood: new MemoryKnownGood(),
-      log,
-      secrets,
-    });
+    const reconciler = new Reconciler(
+      loopOptions({
+        sources: new RelationReader([relation]),
+        runner,
+        checker,
+        knownGood: new MemoryKnownGood(),
+        log,
+        secrets,
+      }),
+    );
     const watcher = new RelationWatcher({
       paths: [relation],
       debounceMs: 200,

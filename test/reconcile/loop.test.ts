@@ -12,6 +12,7 @@ import {
   FakeChecker,
   FakeRunner,
   FakeSources,
+  loopOptions,
   MemoryKnownGood,
   store,
 } from "../support/loop-fakes.js";
@@ -56,49 +57,45 @@ function loop(options: LoopOptions = {}) {
         ? [`parca_agent_write_requests_total{code="${metrics.code}"} ${metrics.failed}`]
         : []),
     ].join("\n");
-  const reconciler = new Reconciler({
-    sources,
-    baseArgs: ["--node=n1"],
-    render: { tokenMode: "flag", stateDir: "/state" },
-    unverified: options.unverified ?? "hold",
-    onRemove: "stop",
-    removeGraceMs: 2000,
-    minUptimeMs: 10_000,
-    retry: { initialMs: 1000, maxMs: 60_000, resetAfterMs: 60_000 },
-    runner,
-    checker,
-    knownGood: known,
-    log,
-    secrets,
-    observer: {
-      checked: (r) => counted.push(`${r.address} ${r.ok ? "ok" : r.diagnosis?.code}`),
-      applied: (ms, restart) => {
-        reactions.push(ms);
-        restarts.push(restart ?? "-");
+  const reconciler = new Reconciler(
+    loopOptions({
+      sources,
+      unverified: options.unverified ?? "hold",
+      runner,
+      checker,
+      knownGood: known,
+      log,
+      secrets,
+      observer: {
+        checked: (r) => counted.push(`${r.address} ${r.ok ? "ok" : r.diagnosis?.code}`),
+        applied: (ms, restart) => {
+          reactions.push(ms);
+          restarts.push(restart ?? "-");
+        },
+        rolledBack: (code) => rollbacks.push(code),
       },
-      rolledBack: (code) => rollbacks.push(code),
-    },
-    ...(options.unsettledSince ? { unsettledSince: options.unsettledSince } : {}),
-    ...(options.delivery
-      ? {
-          delivery: {
-            url: "http://agent/metrics",
-            timeoutMs: 60_000,
-            expected: options.delivery.expected,
-            memory: {
-              seen: async () => seen,
-              markSeen: async () => {
-                seen = true;
+      ...(options.unsettledSince ? { unsettledSince: options.unsettledSince } : {}),
+      ...(options.delivery
+        ? {
+            delivery: {
+              url: "http://agent/metrics",
+              timeoutMs: 60_000,
+              expected: options.delivery.expected,
+              memory: {
+                seen: async () => seen,
+                markSeen: async () => {
+                  seen = true;
+                },
               },
+              scrape: async () =>
+                metrics.answers
+                  ? ({ kind: "answered", text: text() } as const)
+                  : ({ kind: "unreachable", error: "ECONNREFUSED" } as const),
             },
-            scrape: async () =>
-              metrics.answers
-                ? ({ kind: "answered", text: text() } as const)
-                : ({ kind: "unreachable", error: "ECONNREFUSED" } as const),
-          },
-        }
-      : {}),
-  });
+          }
+        : {}),
+    }),
+  );
   const state = (): LoopState => reconciler.state;
   return {
     ...{ sources, checker, runner, known, reconciler, state, counted, reactions, metrics },

@@ -10,6 +10,7 @@ import type {
 import { Listeners } from "../../src/core/listeners.js";
 import { problem } from "../../src/problem.js";
 import type { Checker } from "../../src/reconcile/checker.js";
+import type { ReconcilerOptions } from "../../src/reconcile/options.js";
 import { RelationError } from "../../src/relation/errors.js";
 import type { SourceReader } from "../../src/relation/reader.js";
 import type { SourceRead } from "../../src/relation/source.js";
@@ -19,6 +20,24 @@ import type { KnownGoodRecord, KnownGoodStore } from "../../src/state-dir/known-
 import { type CheckResult, failedCheck } from "../../src/store/check.js";
 
 const PATH = "/relation.json";
+
+type Parts = "sources" | "runner" | "checker" | "knownGood" | "log" | "secrets";
+
+/** The loop's options as the loop tests run it (node n1, 2 s removal grace, 10 s uptime, 1 s retry), `parts` and `more` over them. */
+export function loopOptions(
+  parts: Pick<ReconcilerOptions, Parts> & Partial<ReconcilerOptions>,
+): ReconcilerOptions {
+  return {
+    baseArgs: ["--node=n1"],
+    render: { tokenMode: "flag", stateDir: "/state" },
+    unverified: "hold",
+    onRemove: "stop",
+    removeGraceMs: 2000,
+    minUptimeMs: 10_000,
+    retry: { initialMs: 1000, maxMs: 60_000, resetAfterMs: 60_000 },
+    ...parts,
+  };
+}
 
 export const store = (address: string, token?: string): StoreConfig => ({
   address,
