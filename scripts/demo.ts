@@ -1,12 +1,15 @@
 // `npm run demo`: the sidecar at work on loopback, in a temp dir, with no network — a Parca
 // protocol store (plaintext, then TLS with a token), a stand-in agent that prints the flags it
 // was started with, and the real sidecar (dist/cli.js run), narrated step by step.
+// PARCA_SIDECAR_BIN=release/parca-agent-sidecar-linux-x64 npm run demo: the same with the
+// single-file binary (`npm run package`) as the sidecar.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Phase, type Status } from "../src/gen/parca/sidecar/v1/sidecar_pb.js";
 import { makePki } from "../test/support/certs.js";
+import { sidecarCommand } from "../test/support/cli.js";
 import { standinProcesses, standinRun, waitFor } from "../test/support/procs.js";
 import { plaintext, writeRelation } from "../test/support/relation.js";
 import { Sidecar } from "../test/support/sidecar.js";
@@ -69,7 +72,7 @@ async function demo(dir: string, cleanup: (() => Promise<unknown>)[]): Promise<v
     "--node=demo-node",
   ]);
   cleanup.push(() => sc.stop());
-  console.log(`sidecar started; its API listens on ${sc.address}`);
+  console.log(`sidecar started (${sidecarCommand().join(" ")}); its API listens on ${sc.address}`);
 
   say("No relation data yet: the sidecar waits, and says so");
   await show(await sc.waitStatus("waiting", (s) => s.phase === Phase.WAITING_FOR_RELATION), sc);

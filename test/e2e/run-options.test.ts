@@ -253,10 +253,10 @@ describe("status", () => {
     const relation = join(dir, "relation.json");
     const sc = await start([...standinRun(relation, join(dir, "state"))]);
     const { spawn } = await import("node:child_process");
-    const { CLI, NODE_FLAGS } = await import("../support/cli.js");
-    const watcher = spawn(process.execPath, [
-      ...NODE_FLAGS,
-      CLI,
+    const { sidecarCommand } = await import("../support/cli.js");
+    const [command, ...prefix] = sidecarCommand() as [string, ...string[]];
+    const watcher = spawn(command, [
+      ...prefix,
       "status",
       "--watch",
       "--json",

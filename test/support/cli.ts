@@ -17,6 +17,15 @@ export const NODE_FLAGS: readonly string[] = (() => {
   }
 })();
 
+/**
+ * How tests, the demo and the bench start the sidecar: `node dist/cli.js`, or the single-file
+ * binary (`npm run package`) that PARCA_SIDECAR_BIN names, read at each start.
+ */
+export function sidecarCommand(): readonly string[] {
+  const binary = process.env.PARCA_SIDECAR_BIN;
+  return binary ? [binary] : [process.execPath, ...NODE_FLAGS, CLI];
+}
+
 export interface CliResult {
   readonly code: number;
   readonly stdout: string;
@@ -42,12 +51,13 @@ export async function runCli(
   return { code, stdout, stderr };
 }
 
-/** Runs the built binary (`dist/cli.js`) as a real child process. */
+/** Runs the built CLI (`dist/cli.js`, or PARCA_SIDECAR_BIN) as a real child process. */
 export function spawnCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  const [command, ...prefix] = sidecarCommand() as [string, ...string[]];
   return new Promise((resolve) => {
     execFile(
-      process.execPath,
-      [CLI, ...args],
+      command,
+      [...prefix, ...args],
       { env: { PATH: process.env.PATH, ...env } },
       (err, stdout, stderr) => {
         const code = err === null ? 0 : typeof err.code === "number" ? err.code : 1;

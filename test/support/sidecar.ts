@@ -20,7 +20,7 @@ import {
   WatchStatusRequestSchema,
   type WatchStatusResponse,
 } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
-import { CLI, NODE_FLAGS } from "./cli.js";
+import { sidecarCommand } from "./cli.js";
 import { waitFor } from "./procs.js";
 
 type Unary<Res> = (req: unknown, cb: (err: grpc.ServiceError | null, res: Res) => void) => void;
@@ -47,7 +47,7 @@ function call<Res>(
 }
 
 /**
- * The real `run` process (dist/cli.js) for end-to-end tests: every byte it prints is kept, its
+ * The real `run` process (dist/cli.js, or PARCA_SIDECAR_BIN's binary) for end-to-end tests: every byte it prints is kept, its
  * JSON log lines parsed, and its API reached over gRPC on the port it reports.
  */
 export class Sidecar {
@@ -81,9 +81,7 @@ export class Sidecar {
   ): Sidecar {
     const command = [
       ...wrap,
-      process.execPath,
-      ...NODE_FLAGS,
-      CLI,
+      ...sidecarCommand(),
       "run",
       "--listen",
       "127.0.0.1:0",
