@@ -15,8 +15,8 @@ const run = promisify(execFile);
 const deploy = (...parts: string[]) => join(ROOT, "deploy", ...parts);
 
 /** The sidecar's own options must parse exactly as `run` would parse them. */
-function parseRunArgs(args: string[]) {
-  return runConfig(new Options(parseCommandLine("run", args, {})), false);
+function parseRunArgs(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return runConfig(new Options(parseCommandLine("run", args, env)), false);
 }
 
 describe("Kubernetes manifest", () => {
@@ -206,13 +206,56 @@ describe("systemd unit", () => {
     );
   });
 
-  it("starts `run` with options that parse", () => {
+  /** The unit's Environment= lines, as systemd reads them (quotes around a whole assignment). */
+  const environment = (unit: string) =>
+    Object.fromEntries(
+      [...unit.matchAll(/^Environment=(?:"([^"]*)"|(\S*))$/gm)].map((m) => {
+        const [name, ...value] = (m[1] ?? m[2] ?? "").split("=");
+        return [name as string, value.join("=")];
+      }),
+    );
+  /** A defaults file's uncommented (or, given `uncomment`, commented) assignments. */
+  const assignments = (text: string, uncomment: RegExp) =>
+    Object.fromEntries(
+      text
+        .split("\n")
+        .map((line) => line.replace(uncomment, ""))
+        .filter((line) => /^[A-Z_]+=/.test(line))
+        .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
+    );
+  const defaults = readFileSync(deploy("debian", "parca-agent-sidecar.default"), "utf8");
+
+  it("starts `run` with options that parse, from the unit's environment", () => {
     const [binary, command, ...args] = (settings.get("ExecStart") ?? "").split(/\s+/);
     expect(binary).toBe("/usr/bin/parca-agent-sidecar");
     expect(command).toBe("run");
-    const config = parseRunArgs(args);
+    expect(args).toEqual(["--", "$PARCA_AGENT_ARGS"]);
+    expect(settings.get("EnvironmentFile")).toBe("-/etc/default/parca-agent-sidecar");
+    const env = environment(text);
+    const config = parseRunArgs(["--", ...(env.PARCA_AGENT_ARGS ?? "").split(" ")], env);
+    expect(config.mode).toBe("supervise");
+    expect(config.agentPath).toBe("/usr/bin/parca-agent");
+    expect(config.relations).toEqual(["/var/lib/parca-agent-sidecar/relation/parca-store.json"]);
     expect(config.stateDir).toBe("/var/lib/parca-agent-sidecar");
     expect(config.listen).toBe("unix:/run/parca-agent-sidecar/api.sock");
+    expect(config.baseArgs).toEqual(["--node=%H", "--http-address=127.0.0.1:7071"]);
+  });
+
+  it("the defaults file sets nothing until edited, and its external-mode block parses", () => {
+    expect(assignments(defaults, /^$/)).toEqual({});
+    const all = assignments(defaults, /^#/);
+    expect(Object.keys(all).every((k) => k.startsWith("PARCA_"))).toBe(true);
+    const external = Object.fromEntries(
+      defaults
+        .slice(defaults.indexOf("#PARCA_SIDECAR_MODE=external"))
+        .split("\n\n")[0]
+        ?.split("\n")
+        .map((l) => l.replace(/^#/, "").split("=") as [string, string]) ?? [],
+    );
+    expect(Object.keys(external)).toHaveLength(5);
+    const config = parseRunArgs([], { ...environment(text), ...external });
+    expect(config.mode).toBe("external");
+    expect(config.restartCommand).toEqual(["/usr/share/parca-agent-sidecar/snap-restart"]);
   });
 });
 
