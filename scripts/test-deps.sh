@@ -2,8 +2,9 @@
 # What the test suite needs from the machine beyond npm: Debian's nginx and Caddy (the real
 # ingresses of test/ingress/), promtool (package prometheus: the alert rules and metric names),
 # systemd-analyze (package systemd: the unit), gcc and libc6-dev (the real agent is a cgo
-# build), tracefs mounted (the real agent's eBPF tracer attaches there) and Go >= 1.24 (the
-# TLS judge). Installs what is missing with
+# build), tracefs mounted (the real agent's eBPF tracer attaches there), Go >= 1.24 (the
+# TLS judge), and for `npm run package` and its tests (test/package/): dpkg-deb, lintian and a
+# strip(1) for each architecture the binaries are built for. Installs what is missing with
 # apt-get, keeping the packages' services from starting; where it cannot, says exactly what to
 # install and fails: the tests never skip.
 set -euo pipefail
@@ -18,6 +19,12 @@ command -v systemd-analyze >/dev/null || missing+=(systemd)
 # The real parca-agent is a cgo build (scripts/peers.sh).
 command -v gcc >/dev/null || missing+=(gcc)
 [ -e /usr/include/stdio.h ] || missing+=(libc6-dev)
+# The single-file binaries and their .deb packages (scripts/package.ts).
+command -v dpkg-deb >/dev/null || missing+=(dpkg)
+command -v lintian >/dev/null || missing+=(lintian)
+command -v readelf >/dev/null || missing+=(binutils)
+command -v x86_64-linux-gnu-strip >/dev/null || missing+=(binutils-x86-64-linux-gnu)
+command -v aarch64-linux-gnu-strip >/dev/null || missing+=(binutils-aarch64-linux-gnu)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
