@@ -1,4 +1,4 @@
-// `npm run bench`: the sidecar measured the way its users judge it, on loopback with a stand-in
+// `npm run bench` (after `npm run package`, which it runs): the sidecar measured the way its users judge it, on loopback with a stand-in
 // agent that is a tiny shell script (test/support/agents/record.sh), against the restart loop
 // users write without it. Prints a table and one JSON object; exits 1 when a target is missed.
 // Targets: README.md, "Performance and reliability". A target that was not measured is missed;
@@ -22,6 +22,7 @@ import {
   measureSoak,
   type Run,
 } from "./bench/sidecar-runs.js";
+import { measureStartup } from "./bench/startup.js";
 import { measureSteadyState } from "./bench/steady.js";
 import { measureWrapper, WRAPPED_AGENT, WRAPPED_ARGS } from "./bench/wrapper.js";
 
@@ -40,6 +41,7 @@ const N = {
   steadyS: quick ? 10 : 30,
   profiling: 5,
   wrapper: quick ? 60 : 100,
+  startup: quick ? 5 : 20,
 };
 
 /** The sidecar supervising the stand-in agent, running the first store's config. */
@@ -136,6 +138,8 @@ async function main(): Promise<number> {
     const checks = await measureChecks(dir, N.checks);
     console.error(`steady state: store calls over ${N.steadyS} s while the agent delivers…`);
     const steady = await measureSteadyState(dir, N.steadyS);
+    console.error(`start-up, node dist/cli.js and the binary: ${N.startup} rounds…`);
+    const startup = await measureStartup(N.startup, await mkdtemp(join(dir, "startup-")));
     const profiling: Partial<Record<AgentVersion, ProfilingResult>> = {};
     for (const version of withoutRealAgent ? [] : AGENT_VERSIONS) {
       console.error(`time to profiling with the real agent ${version}: ${N.profiling} changes…`);
@@ -154,7 +158,7 @@ async function main(): Promise<number> {
     const all = {
       ...measured,
       ...loops,
-      ...{ reactionDefault, burst, idle, soak, checks, steady, profiling, wrapper },
+      ...{ reactionDefault, burst, idle, soak, checks, steady, profiling, wrapper, startup },
     };
     return report(all) ? 0 : 1;
   } finally {

@@ -4,6 +4,7 @@ import type { AgentVersion } from "../../test/support/real-agent.js";
 import type { measureChecks } from "./checks.js";
 import { PROFILING_PERIOD_MS, type ProfilingResult } from "./profiling.js";
 import type { measureBurst, measureIdle, measureSoak } from "./sidecar-runs.js";
+import type { StartupResult } from "./startup.js";
 import { type Percentiles, ratio } from "./stats.js";
 import type { measureSteadyState } from "./steady.js";
 import type { WrapperResult } from "./wrapper.js";
@@ -32,6 +33,8 @@ export interface Measured {
   /** Per agent release: each is a target, and one not measured is a failure. */
   readonly profiling: Partial<Record<AgentVersion, ProfilingResult>>;
   readonly wrapper: WrapperResult;
+  /** `node dist/cli.js` and the single-file binary; not measured (no binary) is a failure. */
+  readonly startup: StartupResult;
 }
 
 /** Time to profiling's targets for each release: one that could not be measured fails. */
@@ -67,6 +70,7 @@ export function report(m: Measured): boolean {
     wrapper_restart_p50_le_2x: m.wrapper.restart_ms.p50 <= 2 * m.reaction.p50,
     wrapper_crash_on_documented_backoff: m.wrapper.crash_on_schedule,
     ...profilingTargets(m.profiling),
+    startup_measured: !("missing" in m.startup),
   };
   const result = {
     machine: {
@@ -94,6 +98,7 @@ export function report(m: Measured): boolean {
     steady_state: m.steady,
     real_agent_profiling: m.profiling,
     wrapper: m.wrapper,
+    startup: m.startup,
     targets,
     ok: Object.values(targets).every(Boolean),
   };
@@ -144,6 +149,16 @@ export function report(m: Measured): boolean {
     `${wr.backoff_ms.map((ms) => ms / 1000).join(", ")} s ±20% +0.1`,
     targets.wrapper_crash_on_documented_backoff,
   );
+  if ("missing" in m.startup) {
+    row("start-up", "NOT MEASURED", m.startup.missing.slice(0, 60), false);
+  } else {
+    const s = m.startup;
+    const both = (a: Percentiles, b: Percentiles) => `p50 ${a.p50} / ${b.p50} ms`;
+    row("exec → --version (node/bin)", both(s.node.version_ms, s.binary.version_ms), "(measured)");
+    row("exec → SERVING (node/bin)", both(s.node.serving_ms, s.binary.serving_ms), "(measured)");
+    for (const [file, mb] of Object.entries(s.sizes_mb))
+      row(`  ${file.slice(0, 26)}`, `${mb} MB`, "");
+  }
   if (m.withoutRealAgent) row("time to profiling (real)", "LEFT OUT", "--without-real-agent");
   for (const [version, prof] of Object.entries(m.profiling)) {
     const t = (name: string) => (targets as Record<string, boolean>)[`${version}_${name}`] === true;

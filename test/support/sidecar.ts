@@ -33,7 +33,12 @@ interface Client extends grpc.Client {
 }
 
 interface HealthClient extends grpc.Client {
-  check: Unary<HealthCheckResponse>;
+  check(
+    req: unknown,
+    metadata: grpc.Metadata,
+    options: grpc.CallOptions,
+    cb: (err: grpc.ServiceError | null, res: HealthCheckResponse) => void,
+  ): void;
 }
 
 function call<Res>(
@@ -44,6 +49,34 @@ function call<Res>(
   return new Promise((resolve, reject) =>
     fn.call(client, req, (err, res) => (err ? reject(err) : resolve(res))),
   );
+}
+
+/**
+ * grpc.health.v1 Check on `address`, with a client of its own (so no reconnect back-off carries
+ * over from an earlier attempt): the status, or the gRPC code's name when the call fails.
+ */
+export async function healthCheck(
+  address: string,
+  service: string,
+  deadlineMs = 5_000,
+): Promise<HealthCheckResponse_ServingStatus | string> {
+  const Ctor = grpc.makeGenericClientConstructor(serviceDefinition(Health), "Health");
+  const client = new Ctor(address, grpc.credentials.createInsecure()) as unknown as HealthClient;
+  try {
+    const res = await new Promise<HealthCheckResponse>((resolve, reject) =>
+      client.check(
+        create(HealthCheckRequestSchema, { service }),
+        new grpc.Metadata(),
+        { deadline: Date.now() + deadlineMs },
+        (err, r) => (err ? reject(err) : resolve(r)),
+      ),
+    );
+    return res.status;
+  } catch (err) {
+    return grpc.status[(err as grpc.ServiceError).code] ?? "ERROR";
+  } finally {
+    client.close();
+  }
 }
 
 /**
@@ -194,20 +227,8 @@ export class Sidecar {
   }
 
   /** grpc.health.v1 Check on an address (the main one by default). */
-  async health(
-    service: string,
-    address = this.address,
-  ): Promise<HealthCheckResponse_ServingStatus | string> {
-    const Ctor = grpc.makeGenericClientConstructor(serviceDefinition(Health), "Health");
-    const client = new Ctor(address, grpc.credentials.createInsecure()) as unknown as HealthClient;
-    try {
-      const res = await call(client.check, client, create(HealthCheckRequestSchema, { service }));
-      return res.status;
-    } catch (err) {
-      return grpc.status[(err as grpc.ServiceError).code] ?? "ERROR";
-    } finally {
-      client.close();
-    }
+  health(service: string, address = this.address): Promise<HealthCheckResponse_ServingStatus | string> {
+    return healthCheck(address, service);
   }
 
   async waitReady(ready: boolean): Promise<void> {
