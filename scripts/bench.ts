@@ -2,7 +2,7 @@
 // it, on loopback with a stand-in agent that is a tiny shell script
 // (test/support/agents/record.sh), against the restart loop users write without it; and its
 // start-up as `node dist/cli.js` and as the single-file binary. Prints a table and one JSON object; exits 1 when a target is missed.
-// Targets: README.md, "Performance and reliability". A target that was not measured is missed;
+// Targets: docs/performance.md. A target that was not measured is missed;
 // `--without-real-agent` leaves the real agent's section out, and the table says so.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";

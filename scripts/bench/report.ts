@@ -1,4 +1,4 @@
-// The bench's verdict: targets (README.md, "Performance and reliability"), a table, one JSON.
+// The bench's verdict: targets (docs/performance.md), a table, one JSON.
 import { cpus } from "node:os";
 import type { AgentVersion } from "../../test/support/real-agent.js";
 import type { measureChecks } from "./checks.js";

@@ -28,7 +28,7 @@ export function percentiles(values: readonly number[]): Percentiles {
 export const ratio = (a: number, b: number) => round2(a / b);
 
 /**
- * The documented restart backoff (README: 1 s doubling to 60 s, ±20 % jitter): the n-th crash
+ * The documented restart backoff (docs/behaviour.md: 1 s doubling to 60 s, ±20 % jitter): the n-th crash
  * in a row (from 0) is restarted after this many ms, nominally.
  */
 export const backoffMs = (n: number) => Math.min(1000 * 2 ** n, 60_000);
