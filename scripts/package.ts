@@ -41,11 +41,7 @@ import {
   WORK_DIR,
 } from "./package/targets.js";
 
-const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
-  version: string;
-  homepage?: string;
-  repository?: { url?: string };
-};
+const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string };
 const started = Date.now();
 
 function say(line: string): void {
@@ -77,7 +73,7 @@ function checkTools(): void {
   }
   if (hostTarget() === undefined) {
     throw new Error(
-      `npm run package runs on linux x64 or arm64 (it runs Node ${NODE_VERSION} of this platform to make the SEA blobs); this is ${process.platform} ${process.arch}`,
+      `builds on linux x64 or arm64 only (it runs Node ${NODE_VERSION} of this platform to make the SEA blobs); this is ${process.platform} ${process.arch}`,
     );
   }
 }
@@ -252,8 +248,7 @@ function copyright(modules: readonly string[], nodeLicense: string): string {
   });
   return `${own
     .replace("@BUNDLED@", bundled.join("\n"))
-    .replace("@NODE_VERSION@", NODE_VERSION)
-    .replace("@HOMEPAGE@", homepage())}${nodeLicense
+    .replace("@NODE_VERSION@", NODE_VERSION)}${nodeLicense
     .split("\n")
     .map((l) => (l.trim() === "" ? " ." : ` ${l}`))
     .join("\n")}\n`;
@@ -319,8 +314,7 @@ function deb(
     .replace("@VERSION@", pkg.version)
     .replace("@ARCH@", target.debArch)
     .replace("@MAINTAINER@", maintainer())
-    .replace("@INSTALLED_SIZE@", String(installedKb))
-    .replace("@HOMEPAGE@", homepage());
+    .replace("@INSTALLED_SIZE@", String(installedKb));
   put("DEBIAN/control", control, 0o644);
   put("DEBIAN/md5sums", md5sums, 0o644);
   put("DEBIAN/conffiles", `/etc/default/${PACKAGE_NAME}\n`, 0o644);
@@ -330,11 +324,6 @@ function deb(
   const out = debPath(target, pkg.version);
   run("dpkg-deb", ["--root-owner-group", "-Zxz", "--build", tree, out]);
   return out;
-}
-
-function homepage(): string {
-  const url = pkg.homepage ?? pkg.repository?.url ?? "https://github.com/parca-dev/parca-agent";
-  return url.replace(/^git\+/, "").replace(/\.git$/, "");
 }
 
 /** Every regular file under `dir` but DEBIAN/, relative, sorted. */
