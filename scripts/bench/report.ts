@@ -156,8 +156,9 @@ export function report(m: Measured): boolean {
     const both = (a: Percentiles, b: Percentiles) => `p50 ${a.p50} / ${b.p50} ms`;
     row("exec → --version (node/bin)", both(s.node.version_ms, s.binary.version_ms), "(measured)");
     row("exec → SERVING (node/bin)", both(s.node.serving_ms, s.binary.serving_ms), "(measured)");
-    for (const [file, mb] of Object.entries(s.sizes_mb))
-      row(`  ${file.slice(0, 26)}`, `${mb} MB`, "");
+    for (const [file, mb] of Object.entries(s.sizes_mb)) {
+      row(`  size ${file.replace("parca-agent-sidecar", "…")}`, `${mb} MB`, "");
+    }
   }
   if (m.withoutRealAgent) row("time to profiling (real)", "LEFT OUT", "--without-real-agent");
   for (const [version, prof] of Object.entries(m.profiling)) {
