@@ -82,6 +82,7 @@ function checkTools(): void {
 async function bundle(): Promise<{ file: string; modules: string[] }> {
   const file = join(WORK_DIR, "cli.cjs");
   const result = await build({
+    absWorkingDir: ROOT, // the metafile's paths, read below, are relative to it
     entryPoints: [join(ROOT, "src", "cli.ts")],
     outfile: file,
     bundle: true,
@@ -100,9 +101,10 @@ async function bundle(): Promise<{ file: string; modules: string[] }> {
     // never taken in the bundle, still names it).
     banner: { js: `const __bundle_url = require("node:url").pathToFileURL(__filename).href;` },
   });
+  // Each bundled package by its own directory (a nested copy of another version included).
   const modules = new Set<string>();
   for (const input of Object.keys(result.metafile.inputs)) {
-    const m = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input);
+    const m = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input);
     if (m?.[1]) modules.add(m[1]);
   }
   return { file, modules: [...modules].sort() };
@@ -240,11 +242,13 @@ function sourceDateMs(): number {
 /** The copyright file: the sidecar's licence, then every bundled npm package's, then Node's. */
 function copyright(modules: readonly string[], nodeLicense: string): string {
   const own = readFileSync(join(ROOT, "deploy", "debian", "copyright.in"), "utf8");
-  const bundled = modules.map((name) => {
-    const meta = JSON.parse(
-      readFileSync(join(ROOT, "node_modules", name, "package.json"), "utf8"),
-    ) as { version: string; license?: string };
-    return `  ${name} ${meta.version}: ${meta.license ?? "see its package"}`;
+  const bundled = modules.map((dir) => {
+    const meta = JSON.parse(readFileSync(join(ROOT, dir, "package.json"), "utf8")) as {
+      name: string;
+      version: string;
+      license?: string;
+    };
+    return `  ${meta.name} ${meta.version}: ${meta.license ?? "see its package"}`;
   });
   return `${own
     .replace("@BUNDLED@", bundled.join("\n"))
