@@ -227,7 +227,10 @@ export class Sidecar {
   }
 
   /** grpc.health.v1 Check on an address (the main one by default). */
-  health(service: string, address = this.address): Promise<HealthCheckResponse_ServingStatus | string> {
+  health(
+    service: string,
+    address = this.address,
+  ): Promise<HealthCheckResponse_ServingStatus | string> {
     return healthCheck(address, service);
   }
 
