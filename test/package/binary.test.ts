@@ -5,10 +5,11 @@ import { execFile, spawn } from "node:child_process";
 import { copyFile, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { blobPath, SEA_FUSE, TARGETS, type Target } from "../../scripts/package/targets.js";
 import { makePki } from "../support/certs.js";
 import { CLI } from "../support/cli.js";
+import { startSidecar } from "../support/e2e.js";
 import { elfHeader, releaseBinary, runnableTarget, VERSION } from "../support/release.js";
 import { ROOT } from "../support/root.js";
 import { TestStore } from "../support/store.js";
@@ -115,6 +116,27 @@ describe(`the binary for this machine (linux-${host.arch})`, () => {
     expect(failed.code).toBe(1);
     expect(JSON.parse(failed.stdout).diagnosis.code).toBe("UNAUTHENTICATED");
     expect(`${passed.stdout}${failed.stdout}`).not.toContain("right-token");
+  });
+
+  it("run --metrics-listen: prom-client, loaded on first use, serves the sidecar's and Node's metrics; SIGTERM exits 0", async () => {
+    vi.stubEnv("PARCA_SIDECAR_BIN", BIN);
+    try {
+      const dir = await tempDir("pas-bin-");
+      const sc = await startSidecar([
+        ...["--relation", join(dir, "absent.json"), "--state-dir", join(dir, "state")],
+        ...["--metrics-listen", "127.0.0.1:0"],
+      ]);
+      expect(sc.child.spawnargs[0]).toBe(BIN);
+      const res = await fetch(`http://${sc.metricsAddress}/metrics`);
+      expect(res.status).toBe(200);
+      const text = await res.text();
+      expect(text).toContain(`parca_agent_sidecar_build_info{version="${VERSION}"} 1`);
+      expect(text).toContain('parca_agent_sidecar_phase{phase="WAITING_FOR_RELATION"} 1');
+      expect(text).toMatch(/^nodejs_heap_size_used_bytes \d+/m);
+      expect(await sc.stop()).toBe(0);
+    } finally {
+      vi.unstubAllEnvs();
+    }
   });
 
   it("the demo, with the binary as its sidecar: every step, exit 0, no agent left", async () => {
