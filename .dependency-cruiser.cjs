@@ -38,6 +38,14 @@ module.exports = {
       to: { path: "^src/(relation|store|agent|loop|reconcile|state-dir|api|cli)/" },
     },
     {
+      name: "relay-stands-alone",
+      severity: "error",
+      comment:
+        "The relay forwards bytes to the store it is given: it knows nothing of the loop, the check or the agent.",
+      from: { path: "^src/relay/" },
+      to: { path: "^src/(relation|store|agent|delivery|loop|reconcile|state-dir|api|cli)/" },
+    },
+    {
       name: "core-imports-no-stage",
       severity: "error",
       comment: "src/core holds what every stage uses; it depends on none of them.",
