@@ -139,6 +139,8 @@ export class Relay {
   private refusal = "no store is configured yet";
   private readonly draining = new Set<StoreSession>();
   private readonly stores = new Map<string, RelayStoreStats>();
+  /** The agents' connections, closed with the relay. */
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
 
   private constructor(
     private readonly server: http2.Http2Server,
@@ -179,6 +181,10 @@ export class Relay {
         info.family === "IPv6" ? `[${info.address}]:${info.port}` : `${info.address}:${info.port}`;
     }
     const relay = new Relay(server, bound, resolved);
+    server.on("session", (session) => {
+      relay.sessions.add(session);
+      session.once("close", () => relay.sessions.delete(session));
+    });
     server.on("stream", (stream, headers) => relay.forward(stream, headers));
     return relay;
   }
@@ -207,15 +213,25 @@ export class Relay {
     return this.stores;
   }
 
+  /**
+   * Stops accepting; the agents' connections get GOAWAY and their calls in flight finish, or are
+   * cut after the drain timeout.
+   */
   async close(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const timer = setTimeout(() => this.destroy(), this.options.drainTimeoutMs);
+    timer.unref();
+    for (const session of this.sessions) session.close();
+    await closed;
+    clearTimeout(timer);
     this.current?.destroy();
     for (const s of this.draining) s.destroy();
   }
 
-  /** Stops accepting and cuts every connection at once (a sidecar being killed). */
+  /** Stops accepting and cuts every connection at once. */
   destroy(): void {
     this.server.close();
+    for (const session of this.sessions) session.destroy();
     this.current?.destroy();
     for (const s of this.draining) s.destroy();
   }

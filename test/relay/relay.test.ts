@@ -323,6 +323,30 @@ describe("the relay", () => {
     expect((await status).code).not.toBe(grpc.status.OK);
   });
 
+  it("close: an agent's call in flight finishes, then its connection is closed and close resolves", async () => {
+    const store = await echoStore("a");
+    const relay = await Relay.listen(parseRelayAddress("127.0.0.1:0"));
+    relay.setUpstream(plain(store));
+    const c = client(relay);
+    const chat = c.chat();
+    const replies: string[] = [];
+    chat.on("data", (m: Buffer) => replies.push(m.toString()));
+    const ended = new Promise((resolve) => chat.on("status", resolve));
+    chat.write(Buffer.from("one"));
+    await waitFor("the first reply", () => replies.length === 1);
+    let closed = false;
+    const closing = relay.close().then(() => {
+      closed = true;
+    });
+    chat.write(Buffer.from("two"));
+    await waitFor("the second reply", () => replies.length === 2);
+    expect(closed).toBe(false);
+    chat.end();
+    expect(await ended).toMatchObject({ code: grpc.status.OK });
+    await closing;
+    expect(replies).toEqual(["a:one", "a:two"]);
+  });
+
   it("passes 32 MiB messages both ways", async () => {
     const store = await echoStore("big");
     const relay = await relayOn();
