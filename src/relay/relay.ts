@@ -87,7 +87,6 @@ const DROPPED_RESPONSE = new Set([
 /** One store's HTTP/2 connection, opened on first use and drained when the upstream changes. */
 class StoreSession {
   private session: ClientHttp2Session | undefined;
-  active = 0;
 
   constructor(readonly upstream: RelayUpstream) {}
 
@@ -263,7 +262,6 @@ export class Relay {
     }
     const stats = this.storeStats(upstream.address);
     stats.calls++;
-    target.active++;
     let bytesUp = 0;
     let bytesDown = 0;
     let grpcStatus: number | undefined;
@@ -272,7 +270,6 @@ export class Relay {
     const end = () => {
       if (ended) return;
       ended = true;
-      target.active--;
       stats.bytesUp += bytesUp;
       stats.bytesDown += bytesDown;
       this.options.onCall?.({ store: upstream.address, path, grpcStatus, bytesUp, bytesDown });
