@@ -1,6 +1,5 @@
 import { chmodSync, lstatSync, unlinkSync } from "node:fs";
 import type {
-  ClientHttp2Session,
   ClientHttp2Stream,
   IncomingHttpHeaders,
   OutgoingHttpHeaders,
@@ -8,28 +7,21 @@ import type {
 } from "node:http2";
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import type { SecureContext } from "node:tls";
 import { type RelayAddress, relayListenTarget } from "./address.js";
+import {
+  copyHeaders,
+  DROPPED_REQUEST,
+  DROPPED_RESPONSE,
+  GRPC_INTERNAL,
+  GRPC_UNAVAILABLE,
+  headerValue,
+  refuse,
+} from "./headers.js";
+import { type RelayUpstream, StoreSession } from "./store-session.js";
+
+export type { RelayUpstream } from "./store-session.js";
 
 const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } = http2.constants;
-
-/** gRPC status codes the relay itself answers with. */
-export const GRPC_UNAVAILABLE = 14;
-const GRPC_INTERNAL = 13;
-
-/** Where calls go: the store the sidecar applied, as the agent would reach it. */
-export interface RelayUpstream {
-  /** The store's host:port: the name status and metrics give it. */
-  readonly address: string;
-  readonly insecure: boolean;
-  /** Sent as the one `authorization: Bearer …` header of every call; never logged. */
-  readonly token?: string;
-  /** Extra request headers (the agent's --remote-store-grpc-headers), lower-case names. */
-  readonly headers?: Readonly<Record<string, string>>;
-  /** TLS: the agent's trust (roots, client certificate) and the name to verify. */
-  readonly secureContext?: SecureContext;
-  readonly servername?: string;
-}
 
 /** One call through the relay, once it ended. */
 export interface RelayCall {
@@ -64,67 +56,6 @@ export const RELAY_DEFAULTS: RelayOptions = {
   maxConcurrentStreams: 100,
   socketMode: 0o600,
 };
-
-/** Request headers that are the relay's to set, or that HTTP/2 forbids on a forwarded stream. */
-const DROPPED_REQUEST = new Set([
-  "authorization",
-  "host",
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "transfer-encoding",
-  "upgrade",
-  "http2-settings",
-]);
-const DROPPED_RESPONSE = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "transfer-encoding",
-  "upgrade",
-]);
-
-/** One store's HTTP/2 connection, opened on first use and drained when the upstream changes. */
-class StoreSession {
-  private session: ClientHttp2Session | undefined;
-
-  constructor(readonly upstream: RelayUpstream) {}
-
-  get(): ClientHttp2Session {
-    if (this.session && !this.session.closed && !this.session.destroyed) return this.session;
-    const { address, insecure, secureContext, servername } = this.upstream;
-    const session = http2.connect(`${insecure ? "http" : "https"}://${address}`, {
-      ...(insecure ? {} : { secureContext, servername, ALPNProtocols: ["h2"] }),
-    });
-    // A failed connection fails its streams, which answer the agent; the session's own error
-    // event needs a listener so that it is not thrown.
-    session.on("error", () => undefined);
-    this.session = session;
-    return session;
-  }
-
-  /** No new calls; those in flight finish, or are cut after `timeoutMs`. */
-  drain(timeoutMs: number): Promise<void> {
-    const session = this.session;
-    if (!session || session.destroyed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => session.destroy(), timeoutMs);
-      timer.unref();
-      session.close(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
-
-  destroy(): void {
-    this.session?.destroy();
-  }
-}
-
-function headerValue(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
-}
 
 /**
  * A local gRPC relay: the agent talks to it over h2c (a unix socket or loopback port), and every
@@ -350,34 +281,6 @@ export class Relay {
     }
     return stats;
   }
-}
-
-function copyHeaders(
-  headers: IncomingHttpHeaders,
-  dropped: ReadonlySet<string>,
-): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (name.startsWith(":") || dropped.has(name) || value === undefined) continue;
-    out[name] = value;
-  }
-  return out;
-}
-
-/** A trailers-only gRPC answer made by the relay itself. */
-function refuse(down: ServerHttp2Stream, code: number, message: string): void {
-  if (down.destroyed || down.closed || down.headersSent) return;
-  down.respond(
-    {
-      ":status": 200,
-      "content-type": "application/grpc",
-      "grpc-status": String(code),
-      "grpc-message": encodeURIComponent(message),
-    },
-    { endStream: true },
-  );
-  // The request body, if any, is not wanted.
-  down.resume();
 }
 
 /** A socket file left by a relay that was killed; anything else at the path is left alone. */
