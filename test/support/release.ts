@@ -3,6 +3,10 @@ import { closeSync, existsSync, openSync, readFileSync, readSync } from "node:fs
 import { binaryPath, debPath, hostTarget, type Target } from "../../scripts/package/targets.js";
 import { ROOT } from "./root.js";
 
+/**
+ * The package's version, from the repository's package.json (found from ROOT: src/cli/version.ts
+ * looks two folders up, which the bench's compiled copy under build/demo/ is not).
+ */
 export const VERSION = String(JSON.parse(readFileSync(`${ROOT}/package.json`, "utf8")).version);
 
 function built(path: string): string {
