@@ -3,7 +3,7 @@
 // (the process ran its code and exited), and the health service SERVING (`run` listening).
 import { spawn } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { HealthCheckResponse_ServingStatus } from "../../src/gen/grpc/health/v1/health_pb.js";
@@ -102,8 +102,7 @@ export async function measureStartup(n: number, dir: string): Promise<StartupRes
   for (const target of TARGETS) {
     for (const path of [binaryPath(target), debPath(target, VERSION)]) {
       if (existsSync(path)) {
-        sizes_mb[path.slice(path.lastIndexOf("/") + 1)] =
-          Math.round(statSync(path).size / 1e5) / 10;
+        sizes_mb[basename(path)] = Math.round(statSync(path).size / 1e5) / 10;
       }
     }
   }

@@ -1,45 +1,27 @@
 // The single-file binaries of `npm run package`. The one for this machine's architecture runs the
 // main job with no Node on PATH and nothing beside it; the other one cannot run here, so its ELF
 // header and its injected SEA blob are checked.
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { copyFile, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { blobPath, SEA_FUSE, TARGETS, type Target } from "../../scripts/package/targets.js";
 import { makePki } from "../support/certs.js";
-import { CLI } from "../support/cli.js";
+import { CLI, runToEnd } from "../support/cli.js";
 import { startSidecar } from "../support/e2e.js";
 import { elfHeader, releaseBinary, runnableTarget, VERSION } from "../support/release.js";
 import { ROOT } from "../support/root.js";
 import { TestStore } from "../support/store.js";
 import { tempDir } from "../support/tmp.js";
 
-const exec = promisify(execFile);
 const host = runnableTarget();
 const BIN = releaseBinary(host);
-
-/** Runs a command to its end; its exit code, stdout and stderr, whatever the code. */
-async function outcome(
-  command: string,
-  args: readonly string[],
-  env: NodeJS.ProcessEnv,
-  cwd?: string,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(command, [...args], { env, cwd });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 /** The binary and `node dist/cli.js`, the same arguments and environment. */
 async function both(args: readonly string[], env: NodeJS.ProcessEnv = {}) {
   return {
-    binary: await outcome(BIN, args, env),
-    node: await outcome(process.execPath, [CLI, ...args], env),
+    binary: await runToEnd(BIN, args, env),
+    node: await runToEnd(process.execPath, [CLI, ...args], env),
   };
 }
 
@@ -53,7 +35,7 @@ describe(`the binary for this machine (linux-${host.arch})`, () => {
     const dir = await tempDir("pas-bin-");
     const alone = join(dir, "parca-agent-sidecar");
     await copyFile(BIN, alone);
-    const r = await outcome(alone, ["--version"], {}, dir);
+    const r = await runToEnd(alone, ["--version"], {}, dir);
     expect(r).toEqual({ code: 0, stdout: `${VERSION}\n`, stderr: "" });
   });
 
@@ -107,7 +89,7 @@ describe(`the binary for this machine (linux-${host.arch})`, () => {
           "remote-store-bearer-token": token,
         }),
       );
-      return outcome(BIN, ["check", "--relation", relation, "--ca-file", ca], env);
+      return runToEnd(BIN, ["check", "--relation", relation, "--ca-file", ca], env);
     };
     const passed = await check("right-token");
     expect(passed.code, passed.stderr).toBe(0);

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { TARGETS } from "../../scripts/package/targets.js";
+import { olderThan, parseVersion } from "../../src/core/version.js";
 import { releaseBinary, releaseDeb, runnableTarget, VERSION } from "../support/release.js";
 import { ROOT } from "../support/root.js";
 import { tempDir } from "../support/tmp.js";
@@ -47,6 +48,8 @@ const CONTENTS = [
   ["-rwxr-xr-x", `./usr/share/${PKG}/snap-restart`],
 ];
 
+const versionOf = (text: string) => parseVersion(text) ?? [0, 0, 0];
+
 /** The highest symbol version an ELF file needs from each versioned library (GLIBC, GLIBCXX). */
 async function neededVersions(binary: string): Promise<Record<string, string>> {
   const text = await output("readelf", ["-V", "--wide", binary]);
@@ -54,20 +57,11 @@ async function neededVersions(binary: string): Promise<Record<string, string>> {
   for (const [, lib, version] of text.matchAll(/Name: (GLIBC|GLIBCXX)_([\d.]+)/g)) {
     const key = lib as string;
     const current = highest[key];
-    if (current === undefined || compareVersions(version as string, current) > 0) {
+    if (current === undefined || olderThan(versionOf(current), versionOf(version as string))) {
       highest[key] = version as string;
     }
   }
   return highest;
-}
-
-function compareVersions(a: string, b: string): number {
-  const [x, y] = [a.split(".").map(Number), b.split(".").map(Number)];
-  for (let i = 0; i < Math.max(x.length, y.length); i++) {
-    const d = (x[i] ?? 0) - (y[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return 0;
 }
 
 describe.each(TARGETS.map((t) => [t.debArch, t] as const))("the %s package", (debArch, target) => {

@@ -54,15 +54,20 @@ export async function runCli(
 /** Runs the built CLI (`dist/cli.js`, or PARCA_SIDECAR_BIN) as a real child process. */
 export function spawnCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   const [command, ...prefix] = sidecarCommand() as [string, ...string[]];
+  return runToEnd(command, [...prefix, ...args], { PATH: process.env.PATH, ...env });
+}
+
+/** Runs a command to its end with exactly `env`: its exit code, stdout and stderr. */
+export function runToEnd(
+  command: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  cwd?: string,
+): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(
-      command,
-      [...prefix, ...args],
-      { env: { PATH: process.env.PATH, ...env } },
-      (err, stdout, stderr) => {
-        const code = err === null ? 0 : typeof err.code === "number" ? err.code : 1;
-        resolve({ code, stdout, stderr });
-      },
-    );
+    execFile(command, [...args], { env, cwd }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === "number" ? err.code : 1;
+      resolve({ code, stdout, stderr });
+    });
   });
 }
