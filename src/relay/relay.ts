@@ -154,14 +154,18 @@ export class Relay {
     for (const session of this.sessions) session.close();
     await closed;
     clearTimeout(timer);
-    this.current?.destroy();
-    for (const s of this.draining) s.destroy();
+    this.dropStores();
   }
 
   /** Stops accepting and cuts every connection at once. */
   destroy(): void {
     this.server.close();
     for (const session of this.sessions) session.destroy();
+    this.dropStores();
+  }
+
+  /** Closes the connections to the stores, the current one and those still draining. */
+  private dropStores(): void {
     this.current?.destroy();
     for (const s of this.draining) s.destroy();
   }
