@@ -72,3 +72,15 @@ export function renderFlags(
   argv.push(`${FLAG_TOKEN_FILE}=${path}`);
   return { argv, unsetEnv: [ENV_TOKEN], tokenFile: { path, content: store.token } };
 }
+
+/**
+ * The agent's command line behind the relay: base args without any store or token flag, then the
+ * relay's address over plaintext. The token stays with the relay, so the agent inherits none.
+ */
+export function relayFlags(base: readonly string[], relayAddress: string): RenderedFlags {
+  const kept = removeFlags(base, [...ALWAYS_MANAGED, ...TOKEN_SOURCES]);
+  return {
+    argv: [...kept, `${FLAG_ADDRESS}=${relayAddress}`, `${FLAG_INSECURE}=true`],
+    unsetEnv: [ENV_TOKEN],
+  };
+}

@@ -69,13 +69,22 @@ export type RunnerEvent =
       readonly launch: Launch;
     };
 
-/** Runs the agent: as a supervised child, or through an external service manager. */
+/**
+ * Runs the agent: as a supervised child, through an external service manager, or behind the
+ * relay (which applies a store without touching the agent).
+ */
 export interface Runner {
   /**
-   * (Re)starts the agent with this launch; resolves once it was started, throws when it could
-   * not be. `signal` gives up on a restart command still running (external mode).
+   * Puts the launch's store in front of the agent — (re)starting it, or switching the relay —
+   * and resolves once done; throws when it could not be. `signal` gives up on a restart command
+   * still running (external mode).
    */
   apply(launch: Launch, signal?: AbortSignal): Promise<void>;
+  /**
+   * The agent keeps running across applies: the relay switches the store under it, so an apply
+   * restarts nothing (a rollback neither).
+   */
+  readonly keepsAgent?: boolean;
   /**
    * Stops the agent for good (external mode: runs the stop command, given up on by `signal`) and
    * removes its token file: a secret stays on disk only while an agent may need it.

@@ -4,6 +4,7 @@ import type { AgentSnapshot } from "../agent/runner.js";
 import { joinHostPort, splitHostPort } from "../core/host-port.js";
 import type { DeliveryView } from "../loop/state.js";
 import type { ReconcileObserver } from "../reconcile/options.js";
+import { type RelayStats, registerRelayMetrics } from "./relay-metrics.js";
 import type { Listening } from "./server.js";
 
 /** Why a config is rolled back; each series exists from the start, at 0. */
@@ -25,6 +26,8 @@ export interface MetricsSource {
   /** How long the desired config has not been what runs, in seconds; 0 when it is (or none). */
   heldSeconds(): number;
   readonly info: { readonly node: string; readonly mode: string; readonly version: string };
+  /** Run with --relay: what it carried, per store. */
+  relay?: RelayStats;
 }
 
 const PHASES = [
@@ -89,6 +92,7 @@ export class Metrics {
         this.set(source.heldSeconds());
       },
     });
+    if (source.relay) registerRelayMetrics(this.registry, source.relay);
     // The event-loop delay monitor samples every `precision` ms: at the default 10 ms it alone
     // costs ~12 ms of CPU a second; 500 ms keeps the lag histogram useful for a daemon.
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 500 });

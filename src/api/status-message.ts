@@ -44,6 +44,7 @@ function deliveryMessage(d: DeliveryView) {
   return create(DeliverySchema, {
     state: DELIVERY_STATES[d.state],
     metricsUrl: d.url,
+    relay: d.relay ?? "",
     okWrites: BigInt(Math.round(d.ok)),
     failedWrites: BigInt(Math.round(d.failed)),
     lastFailureCode: d.lastFailureCode,

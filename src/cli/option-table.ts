@@ -3,6 +3,7 @@
 import { ALL_READERS, DEFAULT_LISTEN, type OptionSpec, RUN } from "./option-spec.js";
 import { EXTERNAL_OPTIONS } from "./option-table-external.js";
 import { ONE_SHOT_OPTIONS } from "./option-table-one-shot.js";
+import { RELAY_OPTIONS } from "./option-table-relay.js";
 
 export type { Command, Kind, OptionSpec } from "./option-spec.js";
 export { DEFAULT_LISTEN, envName } from "./option-spec.js";
@@ -43,6 +44,7 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
     choices: ["supervise", "external"],
   },
   ...EXTERNAL_OPTIONS,
+  ...RELAY_OPTIONS,
   listen: {
     value: "ADDR",
     help: "the gRPC API (health + SidecarService): host:port or unix:/path",

@@ -8,6 +8,7 @@ import { olderThan, parseVersion } from "../core/version.js";
 import { metricsUrlFromArgs } from "../delivery/scrape.js";
 import type { LogFormat } from "../log.js";
 import type { OnRemove, Unverified } from "../loop/state.js";
+import { parseRelayAddress, type RelayAddress, RelayAddressError } from "../relay/address.js";
 import { validateCaFile } from "./ca-file.js";
 import { type LOG_LEVELS, type Options, UsageError } from "./options.js";
 
@@ -46,9 +47,58 @@ export interface RunConfig {
   readonly agentConfigBase?: string;
   /** --agent-process: how long the kubelet may take to start the agent again. */
   readonly restartWaitMs: number;
+  /** --relay: the agent talks to a local relay, which carries the store. */
+  readonly relay?: RelayConfig;
   readonly logLevel: string;
   readonly logFormat: LogFormat;
   readonly baseArgs: readonly string[];
+}
+
+export interface RelayConfig {
+  readonly address: RelayAddress;
+  /** The socket's group (name or number): the socket is then 0660, else 0600. */
+  readonly group?: string;
+  readonly drainTimeoutMs: number;
+}
+
+/**
+ * --relay: supervise mode starts the agent on it; external mode means the agent runs elsewhere,
+ * its flags fixed at the relay's address, so there are no flags to write and nothing to restart.
+ */
+function relayConfig(options: Options, mode: "supervise" | "external"): RelayConfig | undefined {
+  const text = options.optionalString("relay");
+  const group = options.optionalString("relay-group");
+  if (text === undefined) {
+    if (group !== undefined) throw new UsageError("--relay-group is for --relay");
+    return undefined;
+  }
+  let address: RelayAddress;
+  try {
+    address = parseRelayAddress(text);
+  } catch (err) {
+    if (err instanceof RelayAddressError) throw new UsageError(`--relay ${err.message}`);
+    throw err;
+  }
+  if (group !== undefined && !("path" in address))
+    throw new UsageError("--relay-group is for a unix socket relay (--relay unix:/path)");
+  const external = [
+    "flags-file",
+    "restart-command",
+    "stop-command",
+    "agent-pidfile",
+    "agent-unit",
+    "agent-process",
+    "agent-config-base",
+  ].filter((name) => options.optionalString(name) !== undefined);
+  if (external.length > 0)
+    throw new UsageError(
+      `--relay changes the store without touching the agent: --${external[0]} has nothing to do (${mode} mode with --relay writes no flags and restarts nothing)`,
+    );
+  return {
+    address,
+    ...(group !== undefined ? { group } : {}),
+    drainTimeoutMs: options.count("relay-drain-timeout-ms"),
+  };
 }
 
 /** `host:port` (port 0 picks one) or `unix:/absolute/path`. */
@@ -94,17 +144,19 @@ function positive(option: string, value: number): number {
 
 export function runConfig(options: Options, isTty: boolean): RunConfig {
   const mode = options.choice<"supervise" | "external">("mode");
+  const relay = relayConfig(options, mode);
   const onRemove = options.choice<OnRemove>("on-remove");
   const flagsFile = options.optionalString("flags-file");
   const restartCommand = command("restart-command", options.optionalString("restart-command"));
   const stopCommand = command("stop-command", options.optionalString("stop-command"));
-  if (mode === "external" && flagsFile === undefined) {
+  if (mode === "external" && flagsFile === undefined && relay === undefined) {
     throw new UsageError(
-      "--mode external needs --flags-file (where the rendered flags are written)",
+      "--mode external needs --flags-file (where the rendered flags are written), or --relay (the agent runs elsewhere, pointed at the relay)",
     );
   }
   if (
     mode === "external" &&
+    relay === undefined &&
     onRemove === "stop" &&
     stopCommand === undefined &&
     options.optionalString("agent-process") === undefined
@@ -196,6 +248,7 @@ export function runConfig(options: Options, isTty: boolean): RunConfig {
     agentMetricsUrl: metricsUrl(options.optionalString("agent-metrics-url"), options.baseArgs),
     deliveryTimeoutMs: positive("delivery-timeout-ms", options.count("delivery-timeout-ms")),
     ...(agentLocation ? { agentLocation } : {}),
+    ...(relay ? { relay } : {}),
     logLevel: options.choice<(typeof LOG_LEVELS)[number]>("log-level"),
     logFormat: options.choice<LogFormat>("log-format", isTty ? "pretty" : "json"),
     baseArgs: options.baseArgs,

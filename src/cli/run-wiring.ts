@@ -16,8 +16,10 @@ import { createLogger, type Logger } from "../log.js";
 import { desiredNotRunning, view } from "../loop/view.js";
 import { storeChecker } from "../reconcile/checker.js";
 import { Reconciler } from "../reconcile/reconciler.js";
+import type { RelayRunner } from "../reconcile/relay-runner.js";
 import { RelationReader } from "../relation/reader.js";
 import { RelationWatcher } from "../relation/watch.js";
+import type { Relay } from "../relay/relay.js";
 import { Secrets } from "../secrets.js";
 import { KnownGoodFile } from "../state-dir/known-good-file.js";
 import { metricsMemory } from "../state-dir/metrics-memory.js";
@@ -25,6 +27,7 @@ import { PauseFile } from "../state-dir/pause-file.js";
 import { failedCheck } from "../store/check.js";
 import { diagnose } from "../store/diagnosis.js";
 import type { RunConfig } from "./run-config.js";
+import { makeRelayRunner } from "./run-relay.js";
 import { makeRunner, operatorSecrets, prepareStateDir } from "./run-setup.js";
 import { version } from "./version.js";
 
@@ -35,6 +38,8 @@ export interface Wired {
   readonly unlockStateDir: () => Promise<void>;
   readonly agentEnv: NodeJS.ProcessEnv;
   readonly runner: Runner;
+  /** Run with --relay: its executor, which closes the relay (and stops our agent) at the end. */
+  readonly relay?: RelayRunner;
   readonly reconciler: Reconciler;
   readonly watcher: RelationWatcher;
   readonly metrics: Metrics | undefined;
@@ -62,15 +67,16 @@ export async function wire(
   });
   const { real: stateDir, release: unlockStateDir } = await prepareStateDir(config.stateDir);
   const agentEnv = { ...env };
-  const runner = await makeRunner(config, stateDir, agentEnv, log, secrets).catch(
+  const made = await makeRunners(config, stateDir, agentEnv, log, secrets).catch(
     async (err: unknown) => {
       await unlockStateDir();
       throw err;
     },
   );
+  const { runner, agent, relay } = made;
   // A predecessor killed without cleaning up may have left its agent running.
-  if (runner instanceof Supervisor) await runner.reapPredecessors();
-  const agentVersion = await agentVersionOf(config, runner, agentEnv, log, stopping);
+  if (agent instanceof Supervisor) await agent.reapPredecessors();
+  const agentVersion = await agentVersionOf(config, agent, agentEnv, log, stopping);
   const reconciler: Reconciler = new Reconciler({
     sources: new RelationReader(config.relations),
     baseArgs: config.baseArgs,
@@ -100,6 +106,7 @@ export async function wire(
       expected: agentVersion !== undefined,
       memory: metricsMemory(stateDir),
       scrape,
+      ...(relay ? { relay: { address: relay.relay.address, calls: relay.runner.calls } } : {}),
     },
   });
   const watcher = new RelationWatcher({
@@ -121,6 +128,7 @@ export async function wire(
     phase: () => Phase[current().phase] ?? "UNSPECIFIED",
     diagnosis: () => diagnosisCode(reconciler.state),
     heldSeconds: () => (held() ? (Date.now() - heldSince.see(true)) / 1000 : 0),
+    ...(relay ? { relay: () => relay.relay.stats() } : {}),
   });
   if (metrics) reconciler.observe(metrics.observer);
   const api: ApiSource = {
@@ -151,6 +159,7 @@ export async function wire(
   };
   return {
     log,
+    ...(relay ? { relay: relay.runner } : {}),
     stateDir,
     unlockStateDir,
     agentEnv,
@@ -165,12 +174,37 @@ export async function wire(
 }
 
 /**
+ * The runner the loop drives, the agent the sidecar runs itself (supervise mode) and, with
+ * --relay, the relay: its executor wraps that agent, or stands alone when the agent runs
+ * elsewhere pointed at it.
+ */
+async function makeRunners(
+  config: RunConfig,
+  stateDir: string,
+  agentEnv: NodeJS.ProcessEnv,
+  log: Logger,
+  secrets: Secrets,
+): Promise<{ runner: Runner; agent?: Runner; relay?: { runner: RelayRunner; relay: Relay } }> {
+  const { relay } = config;
+  if (relay === undefined) {
+    const runner = await makeRunner(config, stateDir, agentEnv, log, secrets);
+    return { runner, agent: runner };
+  }
+  const agent =
+    config.mode === "supervise"
+      ? await makeRunner(config, stateDir, agentEnv, log, secrets)
+      : undefined;
+  const made = await makeRelayRunner({ ...config, relay }, agent, agentEnv, log, secrets);
+  return { runner: made.runner, ...(agent ? { agent } : {}), relay: made };
+}
+
+/**
  * The version decides which RPC the check probes and whether delivery metrics are expected: in
  * supervise mode the binary itself says it, unless --agent-version does.
  */
 async function agentVersionOf(
   config: RunConfig,
-  runner: Runner,
+  runner: Runner | undefined,
   agentEnv: NodeJS.ProcessEnv,
   log: Logger,
   stopping?: AbortSignal,

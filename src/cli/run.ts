@@ -173,9 +173,13 @@ class Life {
     for (const stopTimer of this.periodic) stopTimer();
     await this.step("close the relation watcher", () => watcher.close());
     // An agent under systemd (external mode) is not ours to stop when the sidecar stops.
+    const ours = this.config.mode === "supervise";
+    const { relay } = this.wired;
     await this.step("stop the agent", () =>
-      reconciler.shutdown({ stopAgent: this.config.mode === "supervise" }),
+      reconciler.shutdown({ stopAgent: ours && relay === undefined }),
     );
+    // Behind the relay, the loop's stop only refuses calls: the agent (if ours) stops here.
+    if (relay) await this.step("close the relay", () => relay.shutdown());
     await this.step("close the API", () => Promise.all(this.servers.map((s) => s.close())));
     await this.step("release the state dir", unlockStateDir);
     log.info({ event: "stopped" }, "stopped");

@@ -114,7 +114,7 @@ export function onApplyEnded(
   const observed: Effect = {
     type: "observeApply",
     ...(outcome.reactionMs === undefined ? {} : { reactionMs: outcome.reactionMs }),
-    ...(r.restart === undefined ? {} : { restart: r.restart }),
+    ...(r.restart === undefined || outcome.keptAgent ? {} : { restart: r.restart }),
   };
   const proving = r.checked && r.fresh && expectsProof(state);
   if (proving) return also(finish(state, r, state.persistError), observed);

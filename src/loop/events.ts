@@ -43,7 +43,12 @@ export type AfterPersist =
 
 /** How an apply ended: the agent runs it, it could not be applied (and why), or newer work won. */
 export type ApplyOutcome =
-  | { readonly kind: "applied"; readonly reactionMs?: number }
+  | {
+      readonly kind: "applied";
+      readonly reactionMs?: number;
+      /** The agent kept running: the relay switched the store under it, nothing restarted. */
+      readonly keptAgent?: boolean;
+    }
   | { readonly kind: "aborted" }
   | { readonly kind: "failed"; readonly message: string };
 

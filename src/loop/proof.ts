@@ -55,6 +55,12 @@ function unproven(state: LoopState): Problem | undefined {
       `the agent's writes to the store fail (${d.lastFailureCode || "an error"}), and none succeeded within ${ms} ms`,
       "the store refuses the agent's data (a quota, a disabled tenant, a token it does not accept): fix it at the store or in the relation data",
     );
+  if (d.expected && !d.answered && d.relay)
+    return problem(
+      "AGENT_NOT_CONNECTED",
+      `the agent made no call through the relay (${d.relay}) within ${ms} ms`,
+      `check that the agent's --remote-store-address is the relay's (${d.relay}) and that it runs; check its log`,
+    );
   if (d.expected && !d.answered)
     return problem(
       "AGENT_NOT_CONNECTED",

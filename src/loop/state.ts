@@ -124,8 +124,10 @@ export interface Rejected {
 /** What the agent's own metrics say of its writes, for the launch that runs. */
 export interface DeliveryView {
   readonly state: DeliveryStateName;
-  /** Empty when reading the agent's metrics is off. */
+  /** Empty when reading the agent's metrics is off, or the relay observes delivery. */
   readonly url: string;
+  /** The relay's address, when the relay observes delivery: it sees every write's status. */
+  readonly relay?: string;
   readonly ok: number;
   readonly failed: number;
   readonly lastFailureCode: string;

@@ -1,9 +1,10 @@
 import { backoffDelay } from "../core/backoff.js";
 import type { Effect } from "../loop/effects.js";
-import type { LoopEvent, TimerName } from "../loop/events.js";
+import type { EventOf, LoopEvent, TimerName } from "../loop/events.js";
 import type { CheckGate } from "./check-gate.js";
 import { DeliveryWatch } from "./delivery-watch.js";
 import type { ReconcileObserver, ReconcilerOptions } from "./options.js";
+import { RelayDeliveryWatch } from "./relay-delivery.js";
 
 type TimerEvent = Extract<LoopEvent, { type: "timer" }>;
 
@@ -25,21 +26,24 @@ export interface InstantLoop {
  */
 export class InstantEffects {
   private readonly timers = new Map<TimerName, NodeJS.Timeout>();
-  private readonly delivery: DeliveryWatch;
+  private readonly delivery: Pick<DeliveryWatch, "begin" | "stop">;
   readonly observers: ReconcileObserver[] = [];
   /** The re-check of the applied config in flight (it runs beside the loop's turns). */
   rechecking: Promise<void> | undefined;
 
   constructor(private readonly loop: InstantLoop) {
     const d = loop.options.delivery;
-    this.delivery = new DeliveryWatch(
-      {
-        url: d?.url,
-        scrape: d?.scrape ?? (async () => ({ kind: "unreachable", error: "off" }) as const),
-        ...(d?.random ? { random: d.random } : {}),
-      },
-      (event) => void loop.handle(event),
-    );
+    const observed = (event: EventOf<"deliveryObserved">) => void loop.handle(event);
+    this.delivery = d?.relay
+      ? new RelayDeliveryWatch(d.relay.address, d.relay.calls, observed)
+      : new DeliveryWatch(
+          {
+            url: d?.url,
+            scrape: d?.scrape ?? (async () => ({ kind: "unreachable", error: "off" }) as const),
+            ...(d?.random ? { random: d.random } : {}),
+          },
+          observed,
+        );
     if (loop.options.observer) this.observers.push(loop.options.observer);
   }
 

@@ -11,6 +11,7 @@ import type { MetricsMemory } from "../state-dir/metrics-memory.js";
 import type { PauseFile } from "../state-dir/pause-file.js";
 import type { CheckResult } from "../store/check.js";
 import type { Checker } from "./checker.js";
+import type { RelayCalls } from "./relay-delivery.js";
 
 /** What the loop reports for metrics. */
 export interface ReconcileObserver {
@@ -56,4 +57,9 @@ export interface DeliveryOptions {
   readonly memory: MetricsMemory;
   readonly scrape: (url: string) => Promise<Scrape>;
   readonly random?: () => number;
+  /**
+   * Run with --relay: delivery is what the relay carried (every write's status), not the
+   * agent's metrics; `url` is then unused.
+   */
+  readonly relay?: { readonly address: string; readonly calls: RelayCalls };
 }

@@ -65,6 +65,7 @@ export async function perform(loop: Performer, effect: Effect): Promise<LoopEven
       const outcome = {
         kind: "applied",
         ...(reactionMs === undefined ? {} : { reactionMs }),
+        ...(options.runner.keepsAgent ? { keptAgent: true } : {}),
       } as const;
       return { type: "applyEnded", request, outcome };
     }

@@ -47,8 +47,9 @@ export class Reconciler {
         removeGraceMs: options.removeGraceMs,
         minUptimeMs: options.minUptimeMs,
         deliveryTimeoutMs: d?.timeoutMs ?? 0,
-        metricsUrl: d?.url,
-        metricsExpected: d?.expected ?? false,
+        // Behind the relay, delivery is observed there: always, and exactly.
+        metricsUrl: d?.relay?.address ?? d?.url,
+        metricsExpected: d?.relay !== undefined || (d?.expected ?? false),
       },
       options.sources.missing(),
     );

@@ -1,3 +1,4 @@
+import { lstatSync, unlinkSync } from "node:fs";
 import { isIPv4 } from "node:net";
 
 /** Where the relay listens: a unix socket, or a loopback TCP port. */
@@ -48,4 +49,13 @@ export function relayListenTarget(
   address: RelayAddress,
 ): { path: string } | { host: string; port: number } {
   return "path" in address ? { path: address.path } : { host: address.host, port: address.port };
+}
+
+/** A socket file left by a relay that was killed; anything else at the path is left alone. */
+export function removeStaleSocket(path: string): void {
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch {
+    // nothing there
+  }
 }

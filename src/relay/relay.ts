@@ -1,4 +1,4 @@
-import { chmodSync, lstatSync, unlinkSync } from "node:fs";
+import { chmodSync, chownSync } from "node:fs";
 import type {
   ClientHttp2Stream,
   IncomingHttpHeaders,
@@ -7,7 +7,7 @@ import type {
 } from "node:http2";
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import { type RelayAddress, relayListenTarget } from "./address.js";
+import { type RelayAddress, relayListenTarget, removeStaleSocket } from "./address.js";
 import {
   copyHeaders,
   DROPPED_REQUEST,
@@ -25,7 +25,8 @@ const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 
 /** One call through the relay, once it ended. */
 export interface RelayCall {
-  readonly store: string;
+  /** The store it went to, as given to `setUpstream`. */
+  readonly upstream: RelayUpstream;
   readonly path: string;
   /** The store's grpc-status; undefined when the call never got one (reset, no trailers). */
   readonly grpcStatus: number | undefined;
@@ -47,6 +48,10 @@ export interface RelayOptions {
   readonly maxConcurrentStreams: number;
   /** A unix socket's mode. */
   readonly socketMode: number;
+  /** A unix socket's group, when the operator names one. */
+  readonly socketGid?: number;
+  /** A call was sent on to `upstream` (its end is `onCall`). */
+  readonly onCallStart?: (upstream: RelayUpstream, path: string) => void;
   readonly onCall?: (call: RelayCall) => void;
 }
 
@@ -104,6 +109,7 @@ export class Relay {
     let bound: string;
     if ("path" in target) {
       chmodSync(target.path, resolved.socketMode);
+      if (resolved.socketGid !== undefined) chownSync(target.path, -1, resolved.socketGid);
       bound = `unix:${target.path}`;
     } else {
       const info = server.address() as AddressInfo;
@@ -197,6 +203,7 @@ export class Relay {
     }
     const stats = this.storeStats(upstream.address);
     stats.calls++;
+    this.options.onCallStart?.(upstream, path);
     let bytesUp = 0;
     let bytesDown = 0;
     let grpcStatus: number | undefined;
@@ -207,7 +214,7 @@ export class Relay {
       ended = true;
       stats.bytesUp += bytesUp;
       stats.bytesDown += bytesDown;
-      this.options.onCall?.({ store: upstream.address, path, grpcStatus, bytesUp, bytesDown });
+      this.options.onCall?.({ upstream, path, grpcStatus, bytesUp, bytesDown });
     };
 
     // A stream closed with an error code (by either side) reports it here; close handles it.
@@ -284,14 +291,5 @@ export class Relay {
       this.stores.set(address, stats);
     }
     return stats;
-  }
-}
-
-/** A socket file left by a relay that was killed; anything else at the path is left alone. */
-function removeStaleSocket(path: string): void {
-  try {
-    if (lstatSync(path).isSocket()) unlinkSync(path);
-  } catch {
-    // nothing there
   }
 }

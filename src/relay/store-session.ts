@@ -2,7 +2,7 @@
 
 import type { ClientHttp2Session } from "node:http2";
 import * as http2 from "node:http2";
-import type { SecureContext } from "node:tls";
+import type { PeerCertificate, SecureContext } from "node:tls";
 
 /** Where calls go: the store the sidecar applied, as the agent would reach it. */
 export interface RelayUpstream {
@@ -16,6 +16,10 @@ export interface RelayUpstream {
   /** TLS: the agent's trust (roots, client certificate) and the name to verify. */
   readonly secureContext?: SecureContext;
   readonly servername?: string;
+  /** The agent's --remote-store-insecure-skip-verify: any certificate is accepted. */
+  readonly skipVerify?: boolean;
+  /** Judges the certificate's names as the agent would; undefined: Node's own rules. */
+  readonly checkServerIdentity?: (host: string, cert: PeerCertificate) => Error | undefined;
 }
 
 /** One store's HTTP/2 connection, opened on first use and drained when the upstream changes. */
@@ -26,9 +30,17 @@ export class StoreSession {
 
   get(): ClientHttp2Session {
     if (this.session && !this.session.closed && !this.session.destroyed) return this.session;
-    const { address, insecure, secureContext, servername } = this.upstream;
+    const { address, insecure, secureContext, servername, skipVerify } = this.upstream;
+    const { checkServerIdentity } = this.upstream;
+    const tls = {
+      secureContext,
+      ALPNProtocols: ["h2"],
+      rejectUnauthorized: skipVerify !== true,
+      ...(servername ? { servername } : {}),
+      ...(checkServerIdentity ? { checkServerIdentity } : {}),
+    };
     const session = http2.connect(`${insecure ? "http" : "https"}://${address}`, {
-      ...(insecure ? {} : { secureContext, servername, ALPNProtocols: ["h2"] }),
+      ...(insecure ? {} : tls),
     });
     // A failed connection fails its streams, which answer the agent; the session's own error
     // event needs a listener so that it is not thrown.

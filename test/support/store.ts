@@ -38,8 +38,8 @@ export interface TestStoreOptions {
   /** Make WriteRaw and the Write stream fail with this gRPC status. */
   readonly writeRawStatus?: grpc.status;
   /**
-   * Refuse every non-empty WriteArrow (a real write) with this gRPC status, while the check's
-   * probes pass: a store over its quota, a tenant disabled. `setWriteStatus` changes it later.
+   * Refuse every non-empty WriteArrow and every Write stream that sent a record (real writes)
+   * with this gRPC status, while the check's probes pass: a store over its quota, a tenant disabled. `setWriteStatus` changes it later.
    */
   readonly writeStatus?: grpc.status;
   /** Port to bind; 0 picks one. */
@@ -176,6 +176,10 @@ export class TestStore {
           let records = 0;
           call.on("data", () => {
             records++;
+            // A real write refused at once: agents wait for each record's answer.
+            const refused = store?.writeStatus;
+            if (refused !== undefined && refused !== grpc.status.OK)
+              fail(refused, "writes refused");
           });
           call.on("end", () => {
             if (records === 0 && options.writeStream !== "forwarder") {

@@ -8,7 +8,7 @@
 // and records it. It refuses unknown flags at once (as Kong does), records every start (argv, token file,
 // environment) as a JSON line in $STANDIN_RECORD and every graceful stop in $STANDIN_RECORD.stops.
 // Given --http-address, the worker really writes: WriteArrow to the store its flags name (token,
-// TLS with the CA of SSL_CERT_FILE), every 200 ms, and serves
+// TLS with the CA of SSL_CERT_FILE; a unix:///path over plaintext), every 200 ms, and serves
 // parca_agent_write_requests_total{code} on /metrics there once the store has answered (with
 // --standin-legacy-metrics: grpc_client_handled_total of Write, as agents before v0.48; with
 // $STANDIN_NO_WRITES_ADDRESS naming its store: /metrics at once, and no write ever — an agent
@@ -21,7 +21,7 @@ import { spawn } from "node:child_process";
 import { appendFileSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { connect } from "node:http2";
-import { isIP } from "node:net";
+import { isIP, connect as netConnect } from "node:net";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
 
@@ -172,14 +172,18 @@ function write() {
   const once = () => {
     if (!session || session.closed || session.destroyed) {
       const host = address.slice(0, address.lastIndexOf(":")).replace(/^\[|\]$/g, "");
-      session = insecure
-        ? connect(`http://${address}`)
-        : connect(`https://${address}`, {
-            ...(process.env.SSL_CERT_FILE ? { ca: readFileSync(process.env.SSL_CERT_FILE) } : {}),
-            ...(isIP(host) ? {} : { servername: host }),
-            rejectUnauthorized: flag("--remote-store-insecure-skip-verify") !== "true",
-            ALPNProtocols: ["h2"],
-          });
+      // grpc-go's unix:///path (the relay's socket), as the real agent dials it.
+      const unix = address.startsWith("unix://") ? address.slice("unix://".length) : undefined;
+      session = unix
+        ? connect("http://localhost", { createConnection: () => netConnect(unix) })
+        : insecure
+          ? connect(`http://${address}`)
+          : connect(`https://${address}`, {
+              ...(process.env.SSL_CERT_FILE ? { ca: readFileSync(process.env.SSL_CERT_FILE) } : {}),
+              ...(isIP(host) ? {} : { servername: host }),
+              rejectUnauthorized: flag("--remote-store-insecure-skip-verify") !== "true",
+              ALPNProtocols: ["h2"],
+            });
       session.on("error", () => undefined);
     }
     // WriteArrowRequest{ipc_buffer: "profile"}, framed.
