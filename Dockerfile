@@ -29,11 +29,12 @@ RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY --from=build /src/dist ./dist
 ENV NODE_ENV=production
 
-# The sidecar alone, for a container beside the official agent image
-# (deploy/kubernetes/parca-agent-sidecar-container.yaml):
+# The sidecar alone, for a container beside the official agent image:
 #   docker build --target sidecar -t parca-agent-sidecar:latest-sidecar .
-# It restarts the agent of the other container by signal (--agent-process), so it needs no agent
-# binary and no shell; the manifest gives it CAP_KILL and nothing else.
+# It needs no agent binary and no shell. It either restarts the agent of the other container by
+# signal (--agent-process; deploy/kubernetes/parca-agent-sidecar-container.yaml gives it CAP_KILL
+# and nothing else), or runs the relay the agent is pointed at (--relay; in
+# deploy/kubernetes/parca-agent-relay.yaml it has no capability at all).
 FROM runtime AS sidecar
 EXPOSE 7073 7074
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "/opt/parca-agent-sidecar/dist/cli.js", "run"]

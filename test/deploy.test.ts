@@ -73,7 +73,11 @@ function manifest(name: string): Record<string, unknown>[] {
 }
 
 describe("manifests against the Kubernetes schema", () => {
-  for (const name of ["parca-agent.yaml", "parca-agent-sidecar-container.yaml"]) {
+  for (const name of [
+    "parca-agent.yaml",
+    "parca-agent-sidecar-container.yaml",
+    "parca-agent-relay.yaml",
+  ]) {
     it(`${name}: every document valid, no unknown field, nothing the API server refuses`, () => {
       const docs = manifest(name);
       expect(docs.length).toBeGreaterThanOrEqual(3);
@@ -169,6 +173,61 @@ describe("Kubernetes manifest, the sidecar beside the official agent image", () 
   });
 });
 
+/** The relay's unix socket path a parsed config names. */
+function socketOf(config: ReturnType<typeof parseRunArgs>): string {
+  const address = config.relay?.address;
+  if (address === undefined || !("path" in address)) throw new Error("no unix socket relay");
+  return address.path;
+}
+
+describe("Kubernetes manifests, the relay variants", () => {
+  // biome-ignore lint/suspicious/noExplicitAny: a parsed manifest, read field by field below
+  type Pod = any;
+  const podOf = (name: string): Pod =>
+    (manifest(name).find((d) => d.kind === "DaemonSet") as Pod).spec.template.spec;
+  /** The volume mounted at `dir` (or a parent of it) in container `c`. */
+  const volumeAt = (pod: Pod, c: Pod, dir: string) => {
+    const mount = c.volumeMounts.find(
+      (m: { mountPath: string }) => dir === m.mountPath || dir.startsWith(`${m.mountPath}/`),
+    );
+    return pod.volumes.find((v: { name: string }) => v.name === mount?.name);
+  };
+
+  it("beside the official agent image: the agent's flags fixed at the relay's socket in a pod-private emptyDir; the sidecar needs no capability and never restarts a container", () => {
+    const pod = podOf("parca-agent-relay.yaml");
+    const sidecar = pod.initContainers[0];
+    const agent = pod.containers[0];
+    const config = parseRunArgs(sidecar.args);
+    expect(config).toMatchObject({ mode: "external", onRemove: "stop" });
+    expect(config.flagsFile).toBeUndefined();
+    expect(config.agentLocation).toBeUndefined();
+    const socket = socketOf(config);
+    expect(agent.args).toContain(`--remote-store-address=unix://${socket}`);
+    expect(agent.args).toContain("--remote-store-insecure");
+    expect(agent.args.filter((a: string) => a.includes("token"))).toEqual([]);
+    const dir = socket.replace(/\/[^/]+$/, "");
+    expect(volumeAt(pod, sidecar, dir).emptyDir).toBeDefined();
+    expect(volumeAt(pod, agent, dir)).toBe(volumeAt(pod, sidecar, dir));
+    expect(sidecar.restartPolicy).toBe("Always");
+    expect(sidecar.securityContext.capabilities).toEqual({ drop: ["ALL"] });
+    expect(sidecar.env.map((e: { name: string }) => e.name)).not.toContain("POD_UID");
+    expect(sidecar.startupProbe.grpc).toEqual({ port: 7073, service: "startup" });
+  });
+
+  it("the one-container image: its commented --relay line parses, its socket in the pod's own /tmp", () => {
+    const pod = podOf("parca-agent.yaml");
+    const container = pod.containers[0];
+    const text = readFileSync(deploy("kubernetes", "parca-agent.yaml"), "utf8");
+    const line = /# - (--relay=\S+)/.exec(text)?.[1] as string;
+    const args = [...container.args];
+    args.splice(args.indexOf("--"), 0, line);
+    const config = parseRunArgs(args);
+    expect(config.mode).toBe("supervise");
+    const socket = socketOf(config);
+    expect(volumeAt(pod, container, socket.replace(/\/[^/]+$/, "")).emptyDir).toBeDefined();
+  });
+});
+
 describe("systemd unit", () => {
   const text = readFileSync(deploy("systemd", "parca-agent-sidecar.service"), "utf8");
   const settings = new Map<string, string>();
@@ -256,6 +315,13 @@ describe("systemd unit", () => {
     const config = parseRunArgs([], { ...environment(text), ...external });
     expect(config.mode).toBe("external");
     expect(config.restartCommand).toEqual(["/usr/share/parca-agent-sidecar/snap-restart"]);
+  });
+
+  it("the defaults file's relay line parses, its socket in the unit's runtime directory", () => {
+    const relay = /^#(PARCA_SIDECAR_RELAY)=(.*)$/m.exec(defaults);
+    const config = parseRunArgs([], { ...environment(text), PARCA_SIDECAR_RELAY: relay?.[2] });
+    expect(config.mode).toBe("supervise");
+    expect(socketOf(config)).toBe(`/run/${settings.get("RuntimeDirectory")}/relay.sock`);
   });
 });
 
