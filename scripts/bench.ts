@@ -15,6 +15,7 @@ import { measureChecks } from "./bench/checks.js";
 import { AGENT, ensureLoopTools, measureLoop, startStores } from "./bench/peers.js";
 import { measureProfiling, type ProfilingResult } from "./bench/profiling.js";
 import { AgentRecord } from "./bench/record.js";
+import { measureRelayCost } from "./bench/relay.js";
 import { report } from "./bench/report.js";
 import {
   measureBurst,
@@ -43,6 +44,7 @@ const N = {
   profiling: 5,
   wrapper: quick ? 60 : 100,
   startup: quick ? 5 : 20,
+  relay: quick ? 200 : 1000,
 };
 
 /** The sidecar supervising the stand-in agent, running the first store's config. */
@@ -141,6 +143,8 @@ async function main(): Promise<number> {
     const steady = await measureSteadyState(dir, N.steadyS);
     console.error(`start-up, node dist/cli.js and the binary: ${N.startup} rounds…`);
     const startup = await measureStartup(N.startup, await mkdtemp(join(dir, "startup-")));
+    console.error(`the relay's cost: ${N.relay} writes of 64 KiB each way, then 256 MB…`);
+    const relayCost = await measureRelayCost(await mkdtemp(join(dir, "relay-")), N.relay);
     const profiling: Partial<Record<AgentVersion, ProfilingResult>> = {};
     for (const version of withoutRealAgent ? [] : AGENT_VERSIONS) {
       console.error(`time to profiling with the real agent ${version}: ${N.profiling} changes…`);
@@ -160,6 +164,7 @@ async function main(): Promise<number> {
       ...measured,
       ...loops,
       ...{ reactionDefault, burst, idle, soak, checks, steady, profiling, wrapper, startup },
+      relayCost,
     };
     return report(all) ? 0 : 1;
   } finally {

@@ -1,7 +1,8 @@
 // Time to profiling with the real parca-agent and real Parca servers (both built by
 // `npm run peers`): the agent alone, exec → its first profile queryable (the baseline); under the
 // sidecar, relation write → first profile queryable in the new store, and the profiling gap
-// (last sample in the old store → first in the new); and crash-to-running after its worker dies.
+// (last sample in the old store → first in the new), in restart mode and behind the relay; and
+// crash-to-running after its worker dies.
 // A small CPU load gives the agent something to sample every second.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -33,6 +34,15 @@ export type ProfilingResult =
       readonly backoff_ms: readonly number[];
       /** Each within its backoff ±20 %, plus 500 ms (the leftovers stopped, the status read). */
       readonly crash_on_schedule: boolean;
+      /** The same moves behind the relay: the agent started once. */
+      readonly relay: {
+        readonly time_to_profiling_ms: Percentiles;
+        readonly gap_ms: Percentiles;
+        /** The agent's restarts over all the moves (the sidecar's count). */
+        readonly restarts: number;
+        readonly changes: number;
+        readonly pid_unchanged: boolean;
+      };
     };
 
 /** Polls until `done` holds; throws after `timeoutMs`. */
@@ -101,7 +111,11 @@ async function baseline(agent: string, dir: string, runs: number): Promise<numbe
   return times;
 }
 
-async function underSidecar(agent: string, dir: string, changes: number) {
+/**
+ * Store moves under the sidecar: in restart mode (then its crash restarts), or behind the relay
+ * (`relay`), where the agent is started once and never restarted.
+ */
+async function underSidecar(agent: string, dir: string, changes: number, relay: boolean) {
   const stores: RealParca[] = [];
   const store = async () => {
     const s = await RealParca.start(await mkdtemp(join(dir, "parca-")));
@@ -118,12 +132,15 @@ async function underSidecar(agent: string, dir: string, changes: number) {
       [
         ...["--relation", relation, "--agent", agent, "--state-dir", join(dir, "state")],
         // A killed worker is a crash, not a crash loop of a new config to roll back.
-        ...["--debounce-ms", "10", "--min-uptime-ms", "1000", "--", ...args],
+        ...["--debounce-ms", "10", "--min-uptime-ms", "1000"],
+        ...(relay ? ["--relay", `unix:${join(dir, "relay.sock")}`] : []),
+        ...["--", ...args],
       ],
       {},
       { watchStatus: false },
     );
     await until("the first store's profiles", async () => (await current.nodes()).includes(node));
+    const firstPid = (await sidecar.status()).agent?.pid;
     const ttp: number[] = [];
     const gaps: number[] = [];
     for (let i = 0; i < changes; i++) {
@@ -149,8 +166,11 @@ async function underSidecar(agent: string, dir: string, changes: number) {
       stores.splice(stores.indexOf(current), 1);
       current = next;
     }
-    const crashes = await crashToRunning(sidecar, node, 3);
-    return { ttp, gaps, crashes };
+    const after = (await sidecar.status()).agent;
+    const restarts = after?.restarts ?? -1;
+    const samePid = after?.pid === firstPid;
+    const crashes = relay ? [] : await crashToRunning(sidecar, node, 3);
+    return { ttp, gaps, crashes, restarts, samePid };
   } finally {
     await sidecar?.stop();
     await Promise.all(stores.map((s) => s.stop()));
@@ -211,10 +231,19 @@ export async function measureProfiling(
 
 async function measured(agent: string, dir: string, changes: number): Promise<ProfilingResult> {
   const alone = percentiles(await baseline(agent, dir, changes));
-  const { ttp, gaps, crashes } = await underSidecar(agent, dir, changes);
+  const { ttp, gaps, crashes } = await underSidecar(agent, dir, changes, false);
   const time = percentiles(ttp);
   const gap = percentiles(gaps);
+  console.error("  the same moves behind the relay…");
+  const relayed = await underSidecar(agent, await mkdtemp(join(dir, "relay-")), changes, true);
   return {
+    relay: {
+      time_to_profiling_ms: percentiles(relayed.ttp),
+      gap_ms: percentiles(relayed.gaps),
+      restarts: relayed.restarts,
+      changes,
+      pid_unchanged: relayed.samePid,
+    },
     baseline_ms: alone,
     time_to_profiling_ms: time,
     time_to_profiling_ratio: ratio(time.p50, alone.p50),

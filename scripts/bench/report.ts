@@ -3,6 +3,7 @@ import { cpus } from "node:os";
 import type { AgentVersion } from "../../test/support/real-agent.js";
 import type { measureChecks } from "./checks.js";
 import { PROFILING_PERIOD_MS, type ProfilingResult } from "./profiling.js";
+import type { RelayCost } from "./relay.js";
 import type { measureBurst, measureIdle, measureSoak } from "./sidecar-runs.js";
 import type { StartupResult } from "./startup.js";
 import { type Percentiles, ratio } from "./stats.js";
@@ -35,6 +36,8 @@ export interface Measured {
   readonly wrapper: WrapperResult;
   /** `node dist/cli.js` and the single-file binary; not measured (no binary) is a failure. */
   readonly startup: StartupResult;
+  /** A write's added latency through the relay, and its CPU per MB. */
+  readonly relayCost: RelayCost;
 }
 
 /** Time to profiling's targets for each release: one that could not be measured fails. */
@@ -48,6 +51,10 @@ function profilingTargets(all: Measured["profiling"]): Record<string, boolean> {
     targets[`${version}_gap_le_baseline_plus_one_period`] =
       p.gap_ms.p50 <= p.baseline_ms.p50 + PROFILING_PERIOD_MS;
     targets[`${version}_crash_on_documented_backoff`] = p.crash_on_schedule;
+    targets[`${version}_relay_no_restart`] = p.relay.restarts === 0 && p.relay.pid_unchanged;
+    targets[`${version}_relay_gap_le_one_period`] = p.relay.gap_ms.p50 <= PROFILING_PERIOD_MS;
+    targets[`${version}_relay_time_to_profiling_le_baseline`] =
+      p.relay.time_to_profiling_ms.p50 <= p.baseline_ms.p50;
   }
   return targets;
 }
@@ -71,6 +78,8 @@ export function report(m: Measured): boolean {
     wrapper_crash_on_documented_backoff: m.wrapper.crash_on_schedule,
     ...profilingTargets(m.profiling),
     startup_measured: !("missing" in m.startup),
+    relay_added_p50_le_2ms: m.relayCost.added_p50_ms <= 2,
+    relay_cpu_le_20ms_per_mb: m.relayCost.cpu_ms_per_mb <= 20,
   };
   const result = {
     machine: {
@@ -99,6 +108,7 @@ export function report(m: Measured): boolean {
     real_agent_profiling: m.profiling,
     wrapper: m.wrapper,
     startup: m.startup,
+    relay_cost: m.relayCost,
     targets,
     ok: Object.values(targets).every(Boolean),
   };
@@ -181,7 +191,28 @@ export function report(m: Measured): boolean {
     const crash = `${prof.crash_to_running_ms.join(", ")} ms`;
     const schedule = `${prof.backoff_ms.map((ms) => ms / 1000).join(", ")} s ±20% +0.5`;
     row(`${version}: worker killed → run`, crash, schedule, t("crash_on_documented_backoff"));
+    const r = prof.relay;
+    row(
+      `${version}: relay: relation → prof.`,
+      pm(r.time_to_profiling_ms),
+      "≤ baseline",
+      t("relay_time_to_profiling_le_baseline"),
+    );
+    row(`${version}: relay: gap`, pm(r.gap_ms), "≤ 5 s (one period)", t("relay_gap_le_one_period"));
+    const restarts = `${r.restarts} in ${r.changes} moves, same pid: ${r.pid_unchanged}`;
+    row(`${version}: relay: restarts`, restarts, "0", t("relay_no_restart"));
   }
+  const rc = m.relayCost;
+  row("relay: 64 KiB write direct", p(rc.direct_ms), "(baseline)");
+  row("relay: 64 KiB write relayed", p(rc.relayed_ms), "");
+  row(
+    "relay: added latency p50",
+    `${rc.added_p50_ms} ms`,
+    "≤ 2 ms",
+    targets.relay_added_p50_le_2ms,
+  );
+  const cpu = `${rc.cpu_ms_per_mb} ms (${rc.relayed_mb_per_s} MB/s, 4 at a time)`;
+  row("relay: CPU per MB relayed", cpu, "≤ 20 ms", targets.relay_cpu_le_20ms_per_mb);
   console.log(JSON.stringify(result));
   return result.ok;
 }

@@ -30,7 +30,12 @@ function deliveryLine(d: NonNullable<Status["delivery"]>): string {
   const counts = `${d.okWrites} ok, ${d.failedWrites} failed${d.lastFailureCode ? ` (${d.lastFailureCode})` : ""}`;
   const last = d.lastOkAt ? `, last ok ${timestampDate(d.lastOkAt).toISOString()}` : "";
   const problem = d.problem ? ` — ${d.problem.code}: ${d.problem.message}` : "";
-  return `${state}, ${counts}${last}${d.metricsUrl ? ` from ${d.metricsUrl}` : ", agent metrics off"}${problem}`;
+  const source = d.relay
+    ? ` as the relay ${d.relay} saw them`
+    : d.metricsUrl
+      ? ` from ${d.metricsUrl}`
+      : ", agent metrics off";
+  return `${state}, ${counts}${last}${source}${problem}`;
 }
 
 /** "3m 5s", "2h 4m", "1d 3h": how long, to the two largest units. */

@@ -69,6 +69,13 @@ describe("run --relay", () => {
       (s) => s.applied?.address === a.address && s.delivery?.state === DeliveryState.DELIVERING,
     );
     expect(onA.delivery?.relay).toBe(`unix:${socket}`);
+    const printed = await runCli(["status", "--address", sc.address]);
+    expect(printed.stdout).toMatch(
+      new RegExp(
+        `^delivery: DELIVERING, \\d+ ok, 0 failed, .* as the relay unix:${socket} saw them$`,
+        "m",
+      ),
+    );
     await waitFor("writes at a", () => a.writes > 0);
     const [start] = recordedStarts(record);
     // The operator's token flag goes: the agent gets none, the relay carries the store's.
