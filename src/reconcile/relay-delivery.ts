@@ -32,7 +32,10 @@ const WRITES = new Set(
   ),
 );
 
-/** A call that ended without a status (the store reset it, or could not be reached) was refused. */
+/**
+ * Go's name of a gRPC status code. A call that ended without one (the store reset it, or could
+ * not be reached: the relay answered UNAVAILABLE) counts as Unavailable.
+ */
 export function goCodeName(status: number | undefined): string {
   if (status === undefined) return "Unavailable";
   return GO_CODES[status] ?? `Code(${status})`;
@@ -60,14 +63,14 @@ export class RelayDeliveryWatch {
   private tracker: DeliveryTracker | undefined;
   private counts: { ok: number; failed: number; failures: Map<string, number> } | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private readonly unsubscribe: () => void;
 
   constructor(
     private readonly address: string,
     calls: RelayCalls,
     private readonly observed: (event: Observed) => void,
   ) {
-    this.unsubscribe = calls((launch, path, ended) => this.record(launch, path, ended));
+    // For the sidecar's life, as the runner that feeds it.
+    calls((launch, path, ended) => this.record(launch, path, ended));
   }
 
   begin(launch: Launch, _expected: boolean): void {
@@ -85,11 +88,6 @@ export class RelayDeliveryWatch {
     clearInterval(this.timer);
     this.timer = undefined;
     this.launch = undefined;
-  }
-
-  close(): void {
-    this.stop();
-    this.unsubscribe();
   }
 
   private record(launch: Launch, path: string, call: RelayCall | undefined): void {

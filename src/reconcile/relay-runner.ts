@@ -15,7 +15,7 @@ export interface RelayPort {
 export interface RelayRunnerOptions {
   readonly relay: RelayPort;
   /**
-   * The agent the sidecar runs (supervise mode), started once with `agentLaunch`; undefined: it
+   * The agent the sidecar runs (supervise mode), started once with `launch`; undefined: it
    * runs elsewhere (its own container), its flags fixed at the relay's address.
    */
   readonly agent?: { readonly runner: Runner; readonly launch: Launch };
@@ -34,7 +34,8 @@ const REMOVED = "the parca_store relation was removed: no store to send profiles
  */
 export class RelayRunner implements Runner {
   readonly keepsAgent = true;
-  private current: { readonly launch: Launch; readonly store: string } | undefined;
+  /** The store new calls go to; undefined: they are refused. */
+  private current: string | undefined;
   /** Each upstream the relay was given, and the launch it was given for. */
   private readonly launches = new WeakMap<RelayUpstream, Launch>();
   private readonly listeners = new Listeners<RunnerEvent>();
@@ -57,8 +58,8 @@ export class RelayRunner implements Runner {
     if (agent && !agent.runner.snapshot().prepared) await agent.runner.apply(agent.launch, signal);
     this.launches.set(upstream, launch);
     relay.setUpstream(upstream);
-    const from = this.current?.store;
-    this.current = { launch, store: upstream.address };
+    const from = this.current;
+    this.current = upstream.address;
     log.info(
       { event: "relay_switched", ...(from ? { from } : {}), to: upstream.address },
       `new calls through the relay go to ${upstream.address}`,

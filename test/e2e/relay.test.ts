@@ -2,6 +2,8 @@
 // once on the relay's socket, store changes and removals that touch no process, the socket's
 // mode and group, and the options' rules.
 import { rm, stat } from "node:fs/promises";
+import * as http2 from "node:http2";
+import { connect as netConnect } from "node:net";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
@@ -169,6 +171,52 @@ describe("run --relay", () => {
       (s) => s.applied?.address === a.address && Number(s.delivery?.okWrites) > 0,
     );
     expect(recordedStarts(record)).toHaveLength(1);
+    expect(await sc.stop()).toBe(0);
+  });
+
+  it("hostile input on the socket (HTTP/1.1, random bytes, a 200 KiB header block, a connection left open): refused, the sidecar and the agent's writes unharmed", async () => {
+    const { sc, relation, socket } = await relayed();
+    const a = await startStore();
+    await writeRelation(relation, plaintext(a.address));
+    await sc.waitStatus("proven on a", (s) => Number(s.delivery?.okWrites) > 0);
+    const answer = (bytes: Buffer) =>
+      new Promise<string>((resolve) => {
+        const conn = netConnect(socket);
+        let got = "";
+        conn.on("data", (d: Buffer) => {
+          got += d.toString("latin1");
+        });
+        conn.on("error", () => resolve(got));
+        conn.on("close", () => resolve(got));
+        conn.write(bytes);
+        setTimeout(() => conn.end(), 200);
+      });
+    await answer(Buffer.from("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    await answer(Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256)));
+    const idle = netConnect(socket); // opened and never used
+    const big = await new Promise<number | undefined>((resolve) => {
+      const session = http2.connect("http://localhost", {
+        createConnection: () => netConnect(socket),
+      });
+      session.on("error", () => undefined);
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/parca.profilestore.v1alpha1.ProfileStoreService/WriteArrow",
+        "content-type": "application/grpc",
+        "x-padding": "p".repeat(200 * 1024),
+      });
+      stream.on("error", () => undefined);
+      stream.on("close", () => {
+        resolve(stream.rstCode);
+        session.close();
+      });
+      stream.end();
+    });
+    expect(big).toBe(http2.constants.NGHTTP2_REFUSED_STREAM);
+    const before = a.writes;
+    await waitFor("the agent's writes going on", () => a.writes > before + 5);
+    expect((await sc.status()).phase).toBe(Phase.RUNNING);
+    idle.destroy();
     expect(await sc.stop()).toBe(0);
   });
 

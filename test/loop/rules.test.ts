@@ -689,6 +689,42 @@ const ROWS: readonly Row[] = [
     also: (s) => expect(s.state.applied?.stage).toBe("proving"),
   },
   {
+    rule: "an apply that restarted the agent counts its restart, for metrics",
+    state: given(B, { applied: applied(A), work: { kind: "applying", config: B } }),
+    event: {
+      type: "applyEnded",
+      request: request(B, { rollbackTo: A, restart: "config" }),
+      outcome: { kind: "applied" },
+    },
+    work: { kind: "applying", config: B },
+    effects: [
+      { type: "observeApply", restart: "config" },
+      {
+        type: "persist",
+        knownGood: { current: B, previous: A },
+        after: { kind: "apply", request: request(B, { rollbackTo: A, restart: "config" }) },
+      },
+    ],
+  },
+  {
+    rule: "an apply that kept the agent running (the relay switched its store) counts no restart",
+    state: given(B, { applied: applied(A), work: { kind: "applying", config: B } }),
+    event: {
+      type: "applyEnded",
+      request: request(B, { rollbackTo: A, restart: "config" }),
+      outcome: { kind: "applied", keptAgent: true },
+    },
+    work: { kind: "applying", config: B },
+    effects: [
+      { type: "observeApply" },
+      {
+        type: "persist",
+        knownGood: { current: B, previous: A },
+        after: { kind: "apply", request: request(B, { rollbackTo: A, restart: "config" }) },
+      },
+    ],
+  },
+  {
     rule: "a restart command that fails is RESTART_FAILED: held and retried, nothing persisted",
     state: given(B, { applied: applied(A), work: { kind: "applying", config: B } }),
     event: {
