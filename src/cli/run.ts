@@ -57,6 +57,9 @@ async function start(config: RunConfig, wired: Wired, life: Life): Promise<void>
   // Loading a few hundred system roots costs ~100 ms: do it now, not in the first TLS check.
   setImmediate(() => warmTrust(config, wired.agentEnv, log));
   if (life.stopping) return;
+  // Behind the relay the agent starts at once, on the relay; it waits there for a store.
+  await wired.relay?.startAgent();
+  if (life.stopping) return;
   await watcher.start();
   if (life.stopping) return;
   await reconciler.start();

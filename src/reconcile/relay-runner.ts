@@ -51,11 +51,21 @@ export class RelayRunner implements Runner {
     this.unsubscribe = options.agent?.runner.subscribe((event) => this.listeners.emit(event));
   }
 
-  async apply(launch: Launch, signal?: AbortSignal): Promise<void> {
-    const { relay, agent, log } = this.options;
-    const upstream = await this.options.upstreamFor(launch.store);
-    // The first apply starts the agent, whose first call finds the store set a moment later.
+  /**
+   * Supervise mode: starts the agent on the relay's address, unless it was started already. Called
+   * at start-up, before any store is known: the agent loads while calls are refused, and the first
+   * store makes profiles flow at its next write. A start that fails is retried by the supervisor,
+   * and by the next apply.
+   */
+  async startAgent(signal?: AbortSignal): Promise<void> {
+    const { agent } = this.options;
     if (agent && !agent.runner.snapshot().prepared) await agent.runner.apply(agent.launch, signal);
+  }
+
+  async apply(launch: Launch, signal?: AbortSignal): Promise<void> {
+    const { relay, log } = this.options;
+    const upstream = await this.options.upstreamFor(launch.store);
+    await this.startAgent(signal);
     this.launches.set(upstream, launch);
     relay.setUpstream(upstream);
     const from = this.current;

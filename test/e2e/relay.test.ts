@@ -54,14 +54,17 @@ async function relayed(extra: string[] = []) {
 }
 
 describe("run --relay", () => {
-  it("listens before any store, refusing calls with why; the agent started once on the socket (0600), tokenless; a to b to a token-demanding c, no restart; the per-store metrics", async () => {
+  it("listens before any store, refusing calls with why, the agent already started on the socket (0600), tokenless; a to b to a token-demanding c, no restart; the per-store metrics", async () => {
     const { sc, relation, socket, record } = await relayed();
-    // No relation data yet: the relay listens and refuses, saying why; no agent runs yet.
+    // No relation data yet: the relay listens and refuses, saying why; the agent is started at
+    // once on it, and waits there for a store.
     expect((await stat(socket)).mode & 0o777).toBe(0o600);
     const refused = await callRelay(socket);
     expect(refused.code).toBe(grpc.status.UNAVAILABLE);
     expect(refused.details).toContain("no store is configured yet");
-    expect(recordedStarts(record)).toEqual([]);
+    await waitFor("the agent started on the relay", () => recordedStarts(record).length === 1);
+    const waiting = await sc.status();
+    expect(waiting.phase).toBe(Phase.WAITING_FOR_RELATION);
 
     const [a, b] = [await startStore(), await startStore()];
     const c = await startStore({ token: "store-token-c" });

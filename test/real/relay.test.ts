@@ -82,11 +82,15 @@ describe.each(AGENT_VERSIONS)("the real parca-agent %s behind the relay", (versi
     return { sc, socket, node };
   }
 
-  it("profiles in a, the relation moved to b, profiles in b — the agent's pid unchanged, no restart; a store that fails its check is held while b keeps receiving", async () => {
+  it("started before any relation data; profiles in a, the relation moved to b, profiles in b — the agent's pid unchanged, no restart; a store that fails its check is held while b keeps receiving", async () => {
     const [a, b] = [await startParca(), await startParca()];
     const relation = join(await tempDir(), "relation.json");
-    await writeRelation(relation, plaintext(a.address));
+    // No relation data yet: the agent is started at once, on the relay, and waits there.
     const { sc, socket, node } = await relaySidecar(relation, "relay-move");
+    const waiting = await expectStatus(sc, "the agent running on the relay, no store yet", (s) => {
+      return s.agent?.state === AgentState.RUNNING && s.phase === Phase.WAITING_FOR_RELATION;
+    });
+    await writeRelation(relation, plaintext(a.address));
     const onA = await expectStatus(sc, "DELIVERING on a through the relay", (s) => {
       return s.applied?.address === a.address && s.delivery?.state === DeliveryState.DELIVERING;
     });
@@ -100,7 +104,7 @@ describe.each(AGENT_VERSIONS)("the real parca-agent %s behind the relay", (versi
     expect(onA.lastCheck).toMatchObject({ ok: true, writeRpc: rpc });
     await profilesOf(a, node, sc);
     const pid = onA.agent?.pid;
-    expect(pid).toBeGreaterThan(0);
+    expect(pid).toBe(waiting.agent?.pid);
 
     await writeRelation(relation, plaintext(b.address));
     const onB = await expectStatus(sc, "b applied and proven by a write through the relay", (s) => {
