@@ -67,23 +67,37 @@ export class DeliveryWatch {
   }
 
   private publish(launch: Launch, tracker: DeliveryTracker): void {
-    const { ok, failed } = tracker.totals;
-    const lastOk = tracker.lastOkAt;
-    this.observed({
-      type: "deliveryObserved",
-      launch,
-      proven: tracker.proven,
-      counted: tracker.counted,
-      view: {
-        state: tracker.state(Date.now()),
-        url: this.options.url ?? "",
-        ok,
-        failed,
-        lastFailureCode: tracker.lastFailureCode,
-        answered: tracker.answered,
-        expected: tracker.expected,
-        ...(lastOk !== undefined ? { lastOkAt: new Date(lastOk) } : {}),
-      },
-    });
+    this.observed(observedEvent(launch, tracker, { url: this.options.url ?? "" }));
   }
+}
+
+/**
+ * What a tracker says of `launch`'s writes, as the loop's event; `seenBy` names where they were
+ * seen: the agent's metrics (`url`), or the relay (`relay`, which sees every write: expected).
+ */
+export function observedEvent(
+  launch: Launch,
+  tracker: DeliveryTracker,
+  seenBy: { readonly url: string } | { readonly relay: string },
+): Observed {
+  const { ok, failed } = tracker.totals;
+  const lastOk = tracker.lastOkAt;
+  const relay = "relay" in seenBy;
+  return {
+    type: "deliveryObserved",
+    launch,
+    proven: tracker.proven,
+    // Only the agent's own metrics tell whether the next agent will export them.
+    counted: !relay && tracker.counted,
+    view: {
+      state: tracker.state(Date.now()),
+      ...(relay ? { url: "", relay: seenBy.relay } : { url: seenBy.url }),
+      ok,
+      failed,
+      lastFailureCode: tracker.lastFailureCode,
+      answered: tracker.answered,
+      expected: tracker.expected,
+      ...(lastOk !== undefined ? { lastOkAt: new Date(lastOk) } : {}),
+    },
+  };
 }

@@ -3,6 +3,7 @@ import type { WriteCounts } from "../delivery/counts.js";
 import { DeliveryTracker } from "../delivery/tracker.js";
 import type { LoopEvent } from "../loop/events.js";
 import type { RelayCall } from "../relay/relay.js";
+import { observedEvent } from "./delivery-watch.js";
 
 /** Go's names of the gRPC codes, by number: what the agent's own metrics call them. */
 const GO_CODES = [
@@ -117,24 +118,6 @@ export class RelayDeliveryWatch {
   private publish(): void {
     const { launch, tracker } = this;
     if (launch === undefined || tracker === undefined) return;
-    const { ok, failed } = tracker.totals;
-    const lastOk = tracker.lastOkAt;
-    this.observed({
-      type: "deliveryObserved",
-      launch,
-      proven: tracker.proven,
-      counted: false,
-      view: {
-        state: tracker.state(Date.now()),
-        url: "",
-        relay: this.address,
-        ok,
-        failed,
-        lastFailureCode: tracker.lastFailureCode,
-        answered: tracker.answered,
-        expected: true,
-        ...(lastOk !== undefined ? { lastOkAt: new Date(lastOk) } : {}),
-      },
-    });
+    this.observed(observedEvent(launch, tracker, { relay: this.address }));
   }
 }
