@@ -2,14 +2,12 @@
 // (WriteArrow) — with real Parca v0.28.0 servers (and Debian's nginx) on loopback: what happens,
 // and in what order. Each scenario runs with both agents, each test with its own stores and agent
 // metrics port. A missing test build fails the file, naming what to provide.
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { AgentState, DeliveryState, Phase } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
 import { makePki } from "../support/certs.js";
 import { afterTest, cleanUpAfterEach, startParca } from "../support/e2e.js";
-import { type Ingress, startNginx } from "../support/ingress.js";
-import type { RealParca } from "../support/parca.js";
 import { waitFor } from "../support/procs.js";
 import {
   AGENT_VERSIONS,
@@ -19,11 +17,12 @@ import {
 } from "../support/real-agent.js";
 import {
   expectStatus,
+  nginxInFront,
   noRealAgentAfterEach,
   profilesOf,
   realSidecar,
 } from "../support/real-run.js";
-import { plaintext, writeRelation } from "../support/relation.js";
+import { plaintext, tlsWithToken, writeRelation } from "../support/relation.js";
 import { ROOT } from "../support/root.js";
 import { tempDir } from "../support/tmp.js";
 
@@ -86,38 +85,12 @@ describe.each(AGENT_VERSIONS)("the real parca-agent %s", (version) => {
     expect(realAgentProcesses()).toEqual([]);
   });
 
-  /** nginx in front of a Parca: TLS 1.3 only, h2, grpc_pass, `root` as its main location. */
-  async function nginx(
-    store: RealParca,
-    rootPrefix = "",
-    locations = "",
-  ): Promise<{ ingress: Ingress; caFile: string }> {
-    const dir = await tempDir("pas-nginx-");
-    const ingress = await startNginx({
-      dir,
-      leaf: pki.leaf,
-      sslProtocols: "TLSv1.3",
-      root: `${rootPrefix} grpc_pass grpc://${store.address};`,
-      locations,
-    });
-    afterTest(() => ingress.stop());
-    const caFile = join(dir, "ca.pem");
-    await writeFile(caFile, pki.ca.certPem);
-    return { ingress, caFile };
-  }
-
-  const tls = (address: string, token: string) => ({
-    "remote-store-address": address,
-    "remote-store-insecure": "false",
-    "remote-store-bearer-token": token,
-  });
-
   it("tokens through nginx demanding authorization: flag and file mode deliver; a rotated wrong token is held by the check; a token refused only at the Write route is refused by the check", async () => {
     const a = await parca();
     const demand = 'if ($http_authorization != "Bearer right-token-1") { return 401; }';
-    const { ingress, caFile } = await nginx(a, demand);
+    const { ingress, caFile } = await nginxInFront(a, pki, demand);
     const relation = join(await tempDir(), "relation.json");
-    await writeRelation(relation, tls(ingress.address, "right-token-1"));
+    await writeRelation(relation, tlsWithToken(ingress.address, "right-token-1"));
     // The agent trusts the CA through the node's roots (SSL_CERT_FILE), as the check does.
     const flag = await sidecar(relation, [], (await agentArgs("flag")).args, {
       SSL_CERT_FILE: caFile,
@@ -129,14 +102,14 @@ describe.each(AGENT_VERSIONS)("the real parca-agent %s", (version) => {
     );
     expect(running.agentArgs.at(-1)).toBe("--remote-store-bearer-token=<redacted>");
     await profilesOf(a, "real-flag", flag);
-    await writeRelation(relation, tls(ingress.address, "rotated-wrong-2"));
+    await writeRelation(relation, tlsWithToken(ingress.address, "rotated-wrong-2"));
     const held = await expectStatus(flag, "held", (s) => s.lastCheck?.ok === false);
     expect(held.lastCheck?.diagnosis?.code).toBe("UNAUTHENTICATED");
     expect(held.agent?.pid).toBe(running.agent?.pid);
     expect(held.phase).toBe(Phase.DEGRADED);
     expect(await flag.stop()).toBe(0);
 
-    await writeRelation(relation, tls(ingress.address, "right-token-1"));
+    await writeRelation(relation, tlsWithToken(ingress.address, "right-token-1"));
     const file = await sidecar(relation, ["--token-mode", "file"], (await agentArgs("file")).args, {
       SSL_CERT_FILE: caFile,
     });
@@ -150,12 +123,13 @@ describe.each(AGENT_VERSIONS)("the real parca-agent %s", (version) => {
     // An ingress that guards only the agent's own RPC, by exact match: the check probes
     // exactly that RPC, so the token is refused before any agent starts.
     const write = `/parca.profilestore.v1alpha1.ProfileStoreService/${rpc}`;
-    const guarded = await nginx(
+    const guarded = await nginxInFront(
       a,
+      pki,
       "",
       `    location = ${write} { if ($http_authorization != "Bearer write-token-3") { return 403; } grpc_pass grpc://${a.address}; }`,
     );
-    await writeRelation(relation, tls(guarded.ingress.address, "other-token-4"));
+    await writeRelation(relation, tlsWithToken(guarded.ingress.address, "other-token-4"));
     const refused = await sidecar(relation, [], (await agentArgs("guarded")).args, {
       SSL_CERT_FILE: guarded.caFile,
     });
@@ -171,7 +145,7 @@ describe.each(AGENT_VERSIONS)("the real parca-agent %s", (version) => {
 
   it("a CA given to the sidecar (--ca-file) but not to the agent: rolled back AGENT_NOT_CONNECTED, with the agent's own words", async () => {
     const a = await parca();
-    const { ingress, caFile } = await nginx(a);
+    const { ingress, caFile } = await nginxInFront(a, pki);
     const relation = join(await tempDir(), "relation.json");
     await writeRelation(relation, plaintext(a.address));
     const sc = await sidecar(
@@ -182,7 +156,7 @@ describe.each(AGENT_VERSIONS)("the real parca-agent %s", (version) => {
     await expectStatus(sc, "DELIVERING on a", (s) => {
       return s.applied?.address === a.address && s.delivery?.state === DeliveryState.DELIVERING;
     });
-    await writeRelation(relation, tls(ingress.address, "any-token-5"));
+    await writeRelation(relation, tlsWithToken(ingress.address, "any-token-5"));
     // The check passes (it trusts --ca-file); the agent does not, and says so.
     const said = await expectStatus(sc, "the agent's words", (s) => {
       return (
@@ -203,13 +177,14 @@ describe.each(AGENT_VERSIONS)("the real parca-agent %s", (version) => {
 
   it("the worker failing after start while its parent cannot report the panic (503): the crash and the worker's words in status, the parent stopped, restarted with backoff", async () => {
     const a = await parca();
-    const { ingress, caFile } = await nginx(
+    const { ingress, caFile } = await nginxInFront(
       a,
+      pki,
       "",
       "    location /parca.telemetry.v1alpha1.TelemetryService/ { return 503; }",
     );
     const relation = join(await tempDir(), "relation.json");
-    await writeRelation(relation, tls(ingress.address, "a-token-6"));
+    await writeRelation(relation, tlsWithToken(ingress.address, "a-token-6"));
     const { args } = await agentArgs("crash");
     const sc = await sidecar(relation, [], [...args, "--tracers=bogus"], {
       SSL_CERT_FILE: caFile,

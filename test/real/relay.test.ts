@@ -3,7 +3,6 @@
 // rollbacks — v0.41.0 over the Write stream, v0.49.0 over WriteArrow — with real Parca v0.28.0
 // servers, Debian's nginx demanding a token, and grpc-js test stores on loopback.
 import { existsSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
@@ -22,9 +21,8 @@ import {
   startSidecar,
   startStore,
 } from "../support/e2e.js";
-import { freePort, type Ingress, startNginx } from "../support/ingress.js";
+import { freePort } from "../support/ingress.js";
 import { KubeletStandIn } from "../support/kubelet.js";
-import type { RealParca } from "../support/parca.js";
 import { waitFor } from "../support/procs.js";
 import {
   AGENT_VERSIONS,
@@ -34,11 +32,12 @@ import {
 } from "../support/real-agent.js";
 import {
   expectStatus,
+  nginxInFront,
   noRealAgentAfterEach,
   profilesOf,
   realSidecar,
 } from "../support/real-run.js";
-import { plaintext, writeRelation } from "../support/relation.js";
+import { plaintext, tlsWithToken, writeRelation } from "../support/relation.js";
 import type { Sidecar } from "../support/sidecar.js";
 import { tempDir } from "../support/tmp.js";
 
@@ -142,38 +141,14 @@ describe.each(AGENT_VERSIONS)("the real parca-agent %s behind the relay", (versi
     expect(realAgentProcesses()).toEqual([]);
   }, 240_000);
 
-  /** nginx in front of a Parca, demanding a token: TLS 1.3 only, h2, grpc_pass. */
-  async function nginx(
-    store: RealParca,
-    demand: string,
-  ): Promise<{ ingress: Ingress; ca: string }> {
-    const dir = await tempDir("pas-nginx-");
-    const ingress = await startNginx({
-      dir,
-      leaf: pki.leaf,
-      sslProtocols: "TLSv1.3",
-      root: `${demand} grpc_pass grpc://${store.address};`,
-    });
-    afterTest(() => ingress.stop());
-    const ca = join(dir, "ca.pem");
-    await writeFile(ca, pki.ca.certPem);
-    return { ingress, ca };
-  }
-
-  const tls = (address: string, token: string) => ({
-    "remote-store-address": address,
-    "remote-store-insecure": "false",
-    "remote-store-bearer-token": token,
-  });
-
   it("a token rotated behind nginx: the relay sends the new one over TLS with no restart; a store that refuses the agent's writes is rolled back to, without a restart either", async () => {
     const a = await startParca();
     // The store accepts the old and the new token while the relation rotates.
     const demand =
       'if ($http_authorization !~ "^Bearer (old-token-1|new-token-2)$") { return 401; }';
-    const { ingress, ca } = await nginx(a, demand);
+    const { ingress, caFile: ca } = await nginxInFront(a, pki, demand);
     const relation = join(await tempDir(), "relation.json");
-    await writeRelation(relation, tls(ingress.address, "old-token-1"));
+    await writeRelation(relation, tlsWithToken(ingress.address, "old-token-1"));
     const { sc, node } = await relaySidecar(
       relation,
       "relay-rotate",
@@ -188,7 +163,7 @@ describe.each(AGENT_VERSIONS)("the real parca-agent %s behind the relay", (versi
     // The agent itself was given no token: the relay holds it.
     expect(old.agentArgs.filter((arg) => arg.includes("bearer-token"))).toEqual([]);
 
-    await writeRelation(relation, tls(ingress.address, "new-token-2"));
+    await writeRelation(relation, tlsWithToken(ingress.address, "new-token-2"));
     const applied = () => sc.logs().filter((l) => l.event === "config_applied").length;
     await waitFor("the new token applied", () => applied() === 2);
     // Delivery counts start again with each applied config: these writes carried the new token.
@@ -199,11 +174,12 @@ describe.each(AGENT_VERSIONS)("the real parca-agent %s behind the relay", (versi
     expect(rotated.agent?.restarts).toBe(0);
 
     // The rotation ends: the store accepts only the new token. Writes keep landing.
-    const { ingress: strict } = await nginx(
+    const { ingress: strict } = await nginxInFront(
       a,
+      pki,
       'if ($http_authorization != "Bearer new-token-2") { return 401; }',
     );
-    await writeRelation(relation, tls(strict.address, "new-token-2"));
+    await writeRelation(relation, tlsWithToken(strict.address, "new-token-2"));
     const onStrict = await expectStatus(sc, "writing to the strict ingress", (s) => {
       return s.applied?.address === strict.address && okWrites(s) > 0;
     });

@@ -1,9 +1,12 @@
 // What the real-agent tests share: the sidecar started with a real agent, and waits that fail at
 // once when the agent could not load its eBPF tracer.
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, expect } from "vitest";
 import type { Status } from "../../src/gen/parca/sidecar/v1/sidecar_pb.js";
-import { startSidecar } from "./e2e.js";
+import type { Issued } from "./certs.js";
+import { afterTest, startSidecar } from "./e2e.js";
+import { type Ingress, startNginx } from "./ingress.js";
 import type { RealParca } from "./parca.js";
 import { waitFor } from "./procs.js";
 import { EBPF_FAILED, strayRealAgents } from "./real-agent.js";
@@ -71,4 +74,29 @@ export async function realSidecar(
     ],
     { SSL_CERT_FILE: join(dir, "no-roots.pem"), SSL_CERT_DIR: join(dir, "none"), ...env },
   );
+}
+
+/**
+ * nginx in front of a real Parca, stopped after the test: TLS 1.3 only, h2, `grpc_pass`, with
+ * `rootPrefix` (e.g. a token demand) in its main location and more `locations`; `caFile` holds
+ * the CA of `pki` for the sidecar or the agent to trust.
+ */
+export async function nginxInFront(
+  store: RealParca,
+  pki: { readonly ca: Issued; readonly leaf: Issued },
+  rootPrefix = "",
+  locations = "",
+): Promise<{ ingress: Ingress; caFile: string }> {
+  const dir = await tempDir("pas-nginx-");
+  const ingress = await startNginx({
+    dir,
+    leaf: pki.leaf,
+    sslProtocols: "TLSv1.3",
+    root: `${rootPrefix} grpc_pass grpc://${store.address};`,
+    locations,
+  });
+  afterTest(() => ingress.stop());
+  const caFile = join(dir, "ca.pem");
+  await writeFile(caFile, pki.ca.certPem);
+  return { ingress, caFile };
 }

@@ -10,3 +10,12 @@ export async function writeRelation(path: string, bag: Record<string, string>): 
 export function plaintext(address: string): Record<string, string> {
   return { "remote-store-address": address, "remote-store-insecure": "true" };
 }
+
+/** The relation data of a TLS store at `address`, with a bearer token. */
+export function tlsWithToken(address: string, token: string): Record<string, string> {
+  return {
+    "remote-store-address": address,
+    "remote-store-insecure": "false",
+    "remote-store-bearer-token": token,
+  };
+}
